@@ -1,0 +1,63 @@
+"""Command-line flags generated from a model's ``Config`` dataclass, with the checks that turn bad values into
+one-line errors instead of tracebacks from inside XLA."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+
+# Fields that must be > 0 / in [0, 1) wherever a Config has them.
+POSITIVE = ("n_epochs", "batch_size", "lr", "latent_dim", "img_size", "channels", "n_critic", "sample_interval",
+            "clip_value", "n_classes", "code_dim", "lambda_gp")
+UNIT_INTERVAL = ("b1", "b2")
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+    """One ``--field`` per Config field (PyTorch-GAN's flag names), defaulting to None = "the Config default"."""
+    hints = typing.get_type_hints(config_cls)
+    group = parser.add_argument_group(f"model options ({config_cls.__module__}.Config; defaults = PyTorch-GAN's)")
+    for field in dataclasses.fields(config_cls):
+        hint = hints[field.name]
+        default = field.default
+        if hint is bool:
+            group.add_argument(f"--{field.name}", type=_parse_bool, nargs="?", const=True, default=None,
+                               help=f"(default {default})")
+        elif typing.get_origin(hint) is tuple:
+            elem = typing.get_args(hint)[0]
+            group.add_argument(f"--{field.name}", type=lambda s, e=elem: tuple(e(v) for v in s.split(",")),
+                               default=None, help=f"comma-separated (default {','.join(map(str, default))})")
+        else:
+            group.add_argument(f"--{field.name}", type=hint, default=None, help=f"(default {default})")
+
+
+def config_from_args(config_cls, args: argparse.Namespace):
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)
+                 if getattr(args, f.name, None) is not None}
+    config = config_cls(**overrides)
+    validate(config)
+    return config
+
+
+def validate(config) -> None:
+    """Raise ValueError naming the flag for values no model can train with."""
+    for name in POSITIVE:
+        value = getattr(config, name, None)
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name} must be > 0, got {value}")
+    for name in UNIT_INTERVAL:
+        value = getattr(config, name, None)
+        if value is not None and not 0 <= value < 1:
+            raise ValueError(f"--{name} must be in [0, 1), got {value}")
+    check = getattr(config, "validate", None)
+    if check is not None:
+        check()

@@ -1,0 +1,1 @@
+"""Shared building blocks: layers with PyTorch's initializers, the per-network train state, DCGAN stacks."""

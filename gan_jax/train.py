@@ -1,0 +1,132 @@
+"""Train a GAN: ``python -m gan_jax.train --model NAME [flags]``.
+
+Flags are PyTorch-GAN's (generated from the model's Config) plus the run's: ``--dataset --out --resume --seed
+--steps --devices``. Without ``--steps`` or ``--n_epochs`` a run stops after the model's quick budget
+(``DEFAULT_STEPS``: minutes on a laptop CPU); ``--n_epochs 200`` is PyTorch-GAN's full schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from gan_jax import cli, registry
+
+
+def build_parser(model=None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan_jax.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", help="which GAN (see --list)")
+    p.add_argument("--list", action="store_true", help="list the models and exit")
+    p.add_argument("--dataset", default="mnist",
+                   help="mnist (offline, default) | digits | tfds:NAME | path to an image folder")
+    p.add_argument("--data_dir", default=None, help="tensorflow-datasets data_dir")
+    p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="total training steps (overrides --n_epochs)")
+    p.add_argument("--devices", type=int, default=None, help="number of devices for data parallelism (default all)")
+    p.add_argument("--checkpoint_interval", type=int, default=500)
+    p.add_argument("--keep", type=int, default=3, help="checkpoints kept")
+    p.add_argument("--log_interval", type=int, default=10)
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    if model is not None:
+        cli.add_config_flags(p, model.Config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    first, _ = build_parser().parse_known_args(argv)
+    if first.list:
+        print(registry.describe())
+        return 0
+    if not first.model:
+        build_parser().error("--model is required (see --list)")
+    try:
+        model = registry.get(first.model)
+    except registry.UnknownModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    parser = build_parser(model)
+    args = parser.parse_args(argv)
+    try:
+        return run(model, args)
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def run(model, args) -> int:
+    from gan_jax import data, engine
+
+    out = args.out or os.path.join("runs", args.model)
+    for name in ("steps", "devices", "checkpoint_interval", "keep", "log_interval"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name} must be > 0, got {value}")
+    config = cli.config_from_args(model.Config, args)
+    if args.resume:
+        config = _resumed_config(model, out, args)
+    # Fail on a bad --devices, batch size or --out before loading data or compiling anything.
+    engine.check_batch_size(config.batch_size, engine.make_mesh(args.devices))
+    engine.prepare_run_dir(out)
+    source = data.load(args.dataset, getattr(model, "DATA", "images"), img_size=config.img_size,
+                       channels=config.channels, data_dir=args.data_dir)
+    loader = data.Loader(source, config.batch_size, seed=args.seed)
+    if args.steps is not None:
+        steps = args.steps
+    elif args.n_epochs is not None:
+        steps = config.n_epochs * loader.steps_per_epoch
+    elif args.resume:
+        steps = _saved_run(out)["run"]["steps"]
+    else:
+        steps = model.DEFAULT_STEPS
+    options = engine.RunOptions(steps=steps, seed=args.seed, devices=args.devices,
+                                sample_interval=config.sample_interval,
+                                checkpoint_interval=args.checkpoint_interval, keep=args.keep,
+                                log_interval=args.log_interval, progress=not args.no_progress)
+    print(f"{args.model}: {len(source)} training images from {args.dataset}, batch {config.batch_size}, "
+          f"{steps} steps ({steps / loader.steps_per_epoch:.1f} epochs) -> {os.path.abspath(out)}", file=sys.stderr)
+    engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": args.dataset})
+    return 0
+
+
+def _saved_run(out: str) -> dict:
+    path = os.path.join(out, "config.json")
+    if not os.path.exists(path):
+        raise engine_error(f"nothing to resume: {os.path.abspath(out)} has no config.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def engine_error(message: str):
+    from gan_jax.engine import CheckpointError
+
+    return CheckpointError(message)
+
+
+def _resumed_config(model, out: str, args):
+    """The saved config; flags given on the command line must agree with it."""
+    from gan_jax.engine import config_from_dict
+
+    saved = _saved_run(out)
+    if saved.get("model") != args.model:
+        raise engine_error(f"{os.path.abspath(out)} holds a run of model {saved.get('model')!r}, not {args.model!r}")
+    config = config_from_dict(model.Config, saved["config"])
+    for f in dataclasses.fields(model.Config):
+        given = getattr(args, f.name, None)
+        if given is not None and f.name != "n_epochs" and given != getattr(config, f.name):
+            raise ValueError(f"--{f.name} {given} differs from the resumed run's {getattr(config, f.name)}; "
+                             f"a resumed run keeps its config")
+    return config
+
+
+if __name__ == "__main__":
+    sys.exit(main())
