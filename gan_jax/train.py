@@ -75,11 +75,12 @@ def run(model, args) -> int:
     if args.resume:
         config = _resumed_config(model, out, args)
     # Fail on a bad --devices, batch size or --out before loading data or compiling anything.
-    engine.check_batch_size(config.batch_size, engine.make_mesh(args.devices))
+    batch_size = loader_batch_size(model, config)
+    engine.check_batch_size(batch_size, engine.make_mesh(args.devices))
     engine.prepare_run_dir(out)
     source = data.load(args.dataset, getattr(model, "DATA", "images"), img_size=config.img_size,
                        channels=config.channels, data_dir=args.data_dir)
-    loader = data.Loader(source, config.batch_size, seed=args.seed)
+    loader = data.Loader(source, batch_size, seed=args.seed)
     if args.steps is not None:
         steps = args.steps
     elif args.n_epochs is not None:
@@ -92,10 +93,17 @@ def run(model, args) -> int:
                                 sample_interval=config.sample_interval,
                                 checkpoint_interval=args.checkpoint_interval, keep=args.keep,
                                 log_interval=args.log_interval, progress=not args.no_progress)
-    print(f"{args.model}: {len(source)} training images from {args.dataset}, batch {config.batch_size}, "
+    print(f"{args.model}: {len(source)} training images from {args.dataset}, batch {batch_size}, "
           f"{steps} steps ({steps / loader.steps_per_epoch:.1f} epochs) -> {os.path.abspath(out)}", file=sys.stderr)
     engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": args.dataset})
     return 0
+
+
+def loader_batch_size(model, config) -> int:
+    """Examples one train_step consumes: ``config.batch_size``, or ``batch_size * n_critic`` for the models whose
+    step runs n_critic critic updates on fresh batches (they define ``loader_batch_size``)."""
+    hook = getattr(model, "loader_batch_size", None)
+    return hook(config) if hook is not None else config.batch_size
 
 
 def _saved_run(out: str) -> dict:

@@ -41,7 +41,7 @@ class TfdsSource:
         if not builder.is_prepared():
             raise DatasetError(f"tfds dataset {name!r} is not prepared in {builder.data_dir!s}; "
                                + tfds_prepare_hint(name, data_dir))
-        if split not in builder.info.splits:
+        if builder.info.splits and split.split("[")[0] not in builder.info.splits:
             raise DatasetError(f"tfds dataset {name!r} has no split {split!r} (it has {sorted(builder.info.splits)})")
         self.records = tfds.data_source(name, split=split, data_dir=data_dir)
         features = builder.info.features
@@ -55,7 +55,7 @@ class TfdsSource:
         return len(self.records)
 
     def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        rows = self.records.__getitems__([int(i) for i in indices])
+        rows = [self.records[int(i)] for i in indices]
         images = np.stack([resize_uint8(np.asarray(r[self.image_key])[None], self.img_size, self.channels)[0]
                            for r in rows])
         out = {"image": to_model_range(images)}
