@@ -13,6 +13,13 @@ POSITIVE = ("n_epochs", "batch_size", "lr", "latent_dim", "img_size", "channels"
 UNIT_INTERVAL = ("b1", "b2")
 
 
+def quiet_logs() -> None:
+    """Silence absl's INFO/WARNING chatter (orbax's read-only notices) in command-line tools."""
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
 def _parse_bool(text: str) -> bool:
     low = text.lower()
     if low in ("1", "true", "yes", "on"):

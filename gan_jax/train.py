@@ -41,6 +41,7 @@ def build_parser(model=None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first, _ = build_parser().parse_known_args(argv)
+    cli.quiet_logs()
     if first.list:
         print(registry.describe())
         return 0

@@ -241,7 +241,9 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                     save(state, step)
             if stop.requested:
                 save(state, step)
-                bar.write(f"stopped at step {step}; resume with --resume (checkpoint in {ckpt.directory})")
+                bar.close()
+                print(f"stopped at step {step}; resume with --resume (checkpoint in {ckpt.directory})",
+                      file=sys.stderr)
     finally:
         bar.close()
         loader.close()

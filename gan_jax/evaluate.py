@@ -1,0 +1,78 @@
+"""Metrics of a run's checkpoint: ``python -m gan_jax.evaluate --run DIR [--n 1000] [--step N]``.
+
+Generates ``--n`` images and compares them with real images of the run's dataset in the feature space of the
+project's MNIST classifier (``gan_jax.metrics``): Frechet distance, KID, precision/recall, with the sample counts.
+Writes ``RUN/eval/step_XXXXXX.json`` and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+
+def generate_batched(model, state, rng, n: int, batch: int = 500, **conditions) -> np.ndarray:
+    """``n`` generated images, ``batch`` at a time (one compile), as numpy."""
+    gen = jax.jit(model.generate, static_argnames="n")
+    parts = [np.asarray(gen(state, jax.random.fold_in(rng, i), n=batch, **conditions))
+             for i in range((n + batch - 1) // batch)]
+    return np.concatenate(parts)[:n]
+
+
+def real_images(dataset: str, config, n: int, split: str = "train", data_dir: str | None = None) -> np.ndarray:
+    from gan_jax import data
+
+    src = data.load(dataset, img_size=config.img_size, channels=config.channels, split=split, data_dir=data_dir)
+    idx = np.random.default_rng(0).permutation(len(src))[:n]
+    return src.get(np.sort(idx))["image"]
+
+
+def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int = 0, split: str = "train",
+                 data_dir: str | None = None) -> dict:
+    from gan_jax.metrics import image_metrics
+    from gan_jax.runs import load_run
+
+    model, config, state, meta = load_run(run_dir, step)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        dataset = json.load(f).get("dataset", "mnist")
+    fake = generate_batched(model, state, jax.random.key(seed), n)
+    real = real_images(dataset, config, n, split, data_dir)
+    result = {"step": meta["step"], "model": meta["model"], "dataset": dataset, "split": split,
+              **image_metrics(real, fake, kid_subset_size=min(1000, len(real), len(fake)))}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gan_jax.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True)
+    p.add_argument("--n", type=int, default=1000, help="generated (and at most as many real) images")
+    p.add_argument("--step", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", help="real images from this split of the run's dataset")
+    p.add_argument("--data_dir", default=None)
+    args = p.parse_args(argv)
+    if args.n < 10:
+        p.error(f"--n must be >= 10, got {args.n}")
+    from gan_jax import cli
+
+    cli.quiet_logs()
+    try:
+        result = evaluate_run(args.run, args.n, args.step, args.seed, args.split, args.data_dir)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = os.path.join(args.run, "eval", f"step_{result['step']:06d}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
