@@ -21,8 +21,8 @@ def build_parser(model=None) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", help="which GAN (see --list)")
     p.add_argument("--list", action="store_true", help="list the models and exit")
-    p.add_argument("--dataset", default="mnist",
-                   help="mnist (offline, default) | digits | tfds:NAME | path to an image folder")
+    p.add_argument("--dataset", default=None,
+                   help="mnist (offline, the default of most models) | digits | tfds:NAME | path to an image folder")
     p.add_argument("--data_dir", default=None, help="tensorflow-datasets data_dir")
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -79,8 +79,9 @@ def run(model, args) -> int:
     batch_size = loader_batch_size(model, config)
     engine.check_batch_size(batch_size, engine.make_mesh(args.devices))
     engine.prepare_run_dir(out)
-    source = data.load(args.dataset, getattr(model, "DATA", "images"), img_size=config.img_size,
-                       channels=config.channels, data_dir=args.data_dir)
+    dataset = args.dataset or getattr(model, "DEFAULT_DATASET", "mnist")
+    source = data.load(dataset, getattr(model, "DATA", "images"), img_size=config.img_size,
+                       channels=config.channels, data_dir=args.data_dir, config=config)
     loader = data.Loader(source, batch_size, seed=args.seed)
     if args.steps is not None:
         steps = args.steps
@@ -94,9 +95,9 @@ def run(model, args) -> int:
                                 sample_interval=config.sample_interval,
                                 checkpoint_interval=args.checkpoint_interval, keep=args.keep,
                                 log_interval=args.log_interval, progress=not args.no_progress)
-    print(f"{args.model}: {len(source)} training images from {args.dataset}, batch {batch_size}, "
+    print(f"{args.model}: {len(source)} training examples from {dataset}, batch {batch_size}, "
           f"{steps} steps ({steps / loader.steps_per_epoch:.1f} epochs) -> {os.path.abspath(out)}", file=sys.stderr)
-    engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": args.dataset})
+    engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": dataset})
     return 0
 
 

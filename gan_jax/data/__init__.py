@@ -6,10 +6,15 @@
 - ``tfds:NAME[/CONFIG]`` (e.g. ``tfds:mnist``, ``tfds:fashion_mnist``, ``tfds:celeb_a``): a prepared
   tensorflow-datasets dataset, read without TensorFlow;
 - a folder path: image files (labelled by subfolder when there are class subfolders).
+
+Models whose data is more than images (paired or unpaired domains, masks, attributes, few labels...) name a *kind*
+(``DATA`` in the model module); kind ``K`` is served by ``gan_jax/data/kinds/K.py``, whose ``load(name, split=...,
+img_size=..., channels=..., data_dir=..., config=...)`` decides which ``--dataset`` names it accepts.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from gan_jax.data import offline
@@ -25,8 +30,14 @@ __all__ = ["load", "Loader", "ArraySource", "Source", "DatasetError", "BUILTIN"]
 
 
 def load(name: str, kind: str = "images", *, img_size: int, channels: int, split: str = "train",
-         data_dir: str | None = None) -> Source:
-    """The source named ``name`` for a model needing ``kind`` data ('images' or 'labelled')."""
+         data_dir: str | None = None, config=None) -> Source:
+    """The source named ``name`` for a model needing ``kind`` data ('images', 'labelled', or a module in kinds/)."""
+    if kind not in ("images", "labelled"):
+        try:
+            module = importlib.import_module(f"gan_jax.data.kinds.{kind}")
+        except ModuleNotFoundError:
+            raise DatasetError(f"unknown kind of data {kind!r} (no gan_jax.data.kinds.{kind})") from None
+        return module.load(name, split=split, img_size=img_size, channels=channels, data_dir=data_dir, config=config)
     if name == "mnist":
         images, labels = offline.mnist(split)
         return ArraySource(images, labels, img_size=img_size, channels=channels, name="mnist")

@@ -2,7 +2,8 @@
 batches, and write metrics, sample grids and checkpoints into a run directory.
 
 The loop knows nothing of any model: it needs ``model.init(rng, config)``, ``model.train_step(state, batch, rng)``
-(``state.step`` counts steps), and for sample grids ``model.samples(state, rng)`` or ``model.generate(state, rng,
+(``state.step`` counts steps), and for sample grids ``model.samples(state, rng, batch)`` (``batch``: the same
+fixed real examples every time, for models that translate or complete images) or ``model.generate(state, rng,
 n)``. The step key is ``fold_in(key, state.step)``, so a resumed run draws the same numbers as an uninterrupted one.
 """
 
@@ -83,9 +84,13 @@ def _all_finite(tree) -> jax.Array:
 all_finite = jax.jit(_all_finite)
 
 
-def sample_fn(model) -> Callable | None:
+def sample_fn(model, loader) -> Callable | None:
+    """``f(state, rng) -> images`` for the grids, or None for models that draw none."""
     if hasattr(model, "samples"):
-        return jax.jit(model.samples)
+        n = min(getattr(model, "N_SAMPLES", loader.batch_size), len(loader.source))
+        fixed = loader.source.get(np.arange(n))  # the first examples: the same real inputs in every grid
+        samples = jax.jit(model.samples)
+        return lambda state, rng: samples(state, rng, fixed)
     if hasattr(model, "generate"):
         return jax.jit(functools.partial(model.generate, n=getattr(model, "N_SAMPLES", 25)))
     return None
@@ -186,7 +191,7 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
     if writer is not None and resume:
         writer.truncate_after(step)
     train = compile_step(model, mesh)
-    samples = sample_fn(model)
+    samples = sample_fn(model, loader)
     step_key = mesh_lib.replicate(step_key, mesh)
 
     def save(state, step):
