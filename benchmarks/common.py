@@ -1,0 +1,51 @@
+"""What the benchmarks share: a model's default batch from its own data, and markdown tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import jax
+import numpy as np
+
+from gan_jax import data
+from gan_jax.train import loader_batch_size
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+
+
+def default_loader(model, config, seed: int = 0, split: str = "train") -> data.Loader:
+    """The loader ``python -m gan_jax.train --model NAME`` would build (offline data, default sizes)."""
+    source = data.load(getattr(model, "DEFAULT_DATASET", "mnist"), getattr(model, "DATA", "images"),
+                       img_size=config.img_size, channels=config.channels, split=split, config=config)
+    return data.Loader(source, loader_batch_size(model, config), seed=seed, prefetch=0)
+
+
+def machine() -> str:
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", dev.platform)
+    cpu = platform.processor() or platform.machine()
+    return f"{dev.platform}: {kind}; host {cpu}, {os.cpu_count()} cores; jax {jax.__version__}"
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write(name: str, text: str) -> str:
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    return path
+
+
+def median(xs) -> float:
+    return float(np.median(np.asarray(xs)))

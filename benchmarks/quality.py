@@ -1,0 +1,105 @@
+"""Does each model learn? Train it on the offline MNIST for a fixed budget and measure the Frechet distance (in the
+project's MNIST classifier's feature space) of its samples at initialisation, along the way, and at the end.
+
+    python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000]
+
+The budget defaults to each model's DEFAULT_STEPS: exactly what ``python -m gan_jax.train --model NAME`` runs.
+Each run's final sample grid is copied to benchmarks/out/grids/NAME.png (look at them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import shutil
+import sys
+import time
+
+import jax
+import numpy as np
+
+from benchmarks import common
+from gan_jax import engine, registry
+from gan_jax.evaluate import generate_batched, real_images
+from gan_jax.metrics import feature_metrics, frechet_distance, load_classifier
+
+UNCONDITIONAL = ("gan", "dcgan", "lsgan", "wgan", "wgan_gp", "wgan_div", "dragan", "began", "ebgan", "bgan",
+                 "softmax_gan", "relativistic_gan")
+
+
+@functools.lru_cache(maxsize=None)
+def real_features(img_size: int, channels: int, n: int):
+    class Cfg:  # only the sizes matter for the real images
+        pass
+
+    Cfg.img_size, Cfg.channels = img_size, channels
+    return load_classifier().features(real_images("mnist", Cfg, n))
+
+
+def run(name: str, steps: int | None, n: int, checkpoints: int = 4) -> dict:
+    model = registry.get(name)
+    config = model.Config()
+    steps = steps or model.DEFAULT_STEPS
+    clf = load_classifier()
+    real = real_features(config.img_size, config.channels, n)
+    eval_key = jax.random.key(1234)
+
+    def fd(state) -> float:
+        return frechet_distance(real, clf.features(generate_batched(model, state, eval_key, n)))
+
+    mesh = engine.make_mesh(1)
+    init_key, _, _ = engine.run_keys(0)
+    fd_start = fd(engine.loop.init_state(model, config, init_key, mesh))  # the state fit starts from
+    curve = {0: fd_start}
+
+    def hook(step, state):
+        curve[step] = fd(state)
+        return {"fd": curve[step]}
+
+    run_dir = os.path.join(common.OUT, "runs", name)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    loader = common.default_loader(model, config)
+    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
+                                log_interval=50, progress=False, tensorboard=False)
+    t = time.perf_counter()
+    state = engine.fit(model, config, loader, run_dir, options, hooks=(engine.Hook(max(1, steps // checkpoints),
+                                                                                  hook),))
+    wall = time.perf_counter() - t
+    final = feature_metrics(real, clf.features(generate_batched(model, state, eval_key, n)),
+                            kid_subset_size=min(1000, n))
+    grid = os.path.join(common.OUT, "grids", f"{name}.png")
+    os.makedirs(os.path.dirname(grid), exist_ok=True)
+    shutil.copy(os.path.join(run_dir, "samples", f"step_{steps:06d}.png"), grid)
+    return {"model": name, "steps": steps, "epochs": steps * loader.batch_size / len(loader.source),
+            "fd_start": fd_start, "fd_end": final["fd"], "fd_ratio": fd_start / final["fd"],
+            "curve": " ".join(f"{curve[s]:.0f}" for s in sorted(curve)), "kid_end": final["kid"],
+            "precision": final["precision"], "recall": final["recall"], "n": n, "wall_s": wall}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=None, help=f"comma-separated (default: {','.join(UNCONDITIONAL)})")
+    p.add_argument("--steps", type=int, default=None, help="override every model's DEFAULT_STEPS")
+    p.add_argument("--n", type=int, default=1000, help="generated and real images per Frechet distance")
+    p.add_argument("--out", default="quality.md")
+    args = p.parse_args(argv)
+    names = args.models.split(",") if args.models else list(UNCONDITIONAL)
+    rows = []
+    for name in names:
+        rows.append(run(name, args.steps, args.n))
+        r = rows[-1]
+        print(f"{name}: FD {r['fd_start']:.0f} -> {r['fd_end']:.1f} ({r['fd_ratio']:.1f}x) in {r['steps']} steps, "
+              f"{r['wall_s']:.0f} s", file=sys.stderr)
+    cols = ["model", "steps", "epochs", "fd_start", "fd_end", "fd_ratio", "curve", "kid_end", "precision", "recall",
+            "n", "wall_s"]
+    text = (f"Machine: {common.machine()}\n\nFrechet distance in the project classifier's feature space, "
+            f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, 1/4, ... of the "
+            f"budget.\n\n" + common.table(rows, cols))
+    print(text)
+    common.write(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

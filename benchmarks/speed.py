@@ -1,0 +1,96 @@
+"""Train-iteration speed of each model at PyTorch-GAN's default batch and image size.
+
+    python -m benchmarks.speed [--models gan,began] [--repeats 5] [--iters 20]
+
+One iteration = one train_step = what one PyTorch-GAN loop iteration does (one D and one G update; for the
+n_critic models n_critic critic updates and one G update, also reported per critic step, PyTorch-GAN's unit).
+Compile time (first call) is reported separately; the figure is the median over ``--repeats`` timed runs of
+``--iters`` steps. ``TORCH_MS`` holds PyTorch-GAN's own scripts measured on the reference 2-core CPU
+(torch 2.13 CPU, 2 threads; the lower of two runs), from the project's issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+
+from benchmarks import common
+from gan_jax import engine, registry
+
+# PyTorch-GAN scripts, ms per iteration (per critic step for n_critic models), reference 2-core CPU.
+TORCH_MS = {
+    "gan": 16, "wgan": 7.6, "wgan_gp": 16, "wgan_div": 21, "bgan": 18, "softmax_gan": 20, "dcgan": 450,
+    "lsgan": 410, "dragan": 480, "relativistic_gan": 400, "began": 615, "ebgan": 630,
+    "cgan": 39, "acgan": 490, "infogan": 830, "sgan": 430, "aae": 14, "cluster_gan": 139, "cogan": 270,
+    "pixelda": 1380, "ccgan": 980, "context_encoder": 830,
+    "pix2pix": 760, "cyclegan": 12400, "discogan": 7250, "dualgan": 1570, "bicyclegan": 3600, "munit": 2560,
+    "unit": 9140, "stargan": 6960, "srgan": 8860, "esrgan": 33000,
+}
+
+
+def critic_steps(model, config) -> int:
+    """Critic updates per train_step (1 unless the model consumes n_critic batches per step)."""
+    return config.n_critic if hasattr(model, "loader_batch_size") else 1
+
+
+def measure(name: str, repeats: int, iters: int) -> dict:
+    model = registry.get(name)
+    config = model.Config()
+    loader = common.default_loader(model, config)
+    mesh = engine.make_mesh(1)
+    init_key, step_key, _ = engine.run_keys(0)
+    state = engine.loop.init_state(model, config, init_key, mesh)
+    step = engine.compile_step(model, mesh)
+    batch = engine.shard_batch(loader.batch(0), mesh)
+    step_key = jax.device_put(step_key, engine.replicated(mesh))
+    t = time.perf_counter()
+    state, metrics = step(state, batch, step_key)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - t
+    for _ in range(2):  # warm-up
+        state, metrics = step(state, batch, step_key)
+    jax.block_until_ready(metrics)
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(iters):
+            state, metrics = step(state, batch, step_key)
+        jax.block_until_ready(metrics)
+        runs.append((time.perf_counter() - t) / iters * 1000)
+    ms = common.median(runs)
+    k = critic_steps(model, config)
+    row = {"model": name, "batch": config.batch_size, "img_size": config.img_size, "compile_s": compile_s,
+           "ms_per_iter": ms, "critic_steps": k, "ms_per_unit": ms / k,
+           "images_per_s": loader.batch_size / (ms / 1000), "torch_ms": TORCH_MS.get(name)}
+    if row["torch_ms"]:
+        row["speedup_vs_torch"] = row["torch_ms"] / row["ms_per_unit"]
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=None, help="comma-separated (default: all)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--out", default="speed.md")
+    args = p.parse_args(argv)
+    names = args.models.split(",") if args.models else registry.names()
+    rows = []
+    for name in names:
+        iters = args.iters
+        rows.append(measure(name, args.repeats, iters))
+        print(f"{name}: {rows[-1]['ms_per_unit']:.2f} ms per unit, compile {rows[-1]['compile_s']:.1f} s",
+              file=sys.stderr)
+    cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
+            "torch_ms", "speedup_vs_torch"]
+    text = f"Machine: {common.machine()}\n\n" + common.table(rows, cols)
+    print(text)
+    common.write(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
