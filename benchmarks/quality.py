@@ -85,19 +85,19 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="quality.md")
     args = p.parse_args(argv)
     names = args.models.split(",") if args.models else list(UNCONDITIONAL)
+    cols = ["model", "steps", "epochs", "fd_start", "fd_end", "fd_ratio", "curve", "kid_end", "precision", "recall",
+            "n", "wall_s"]
     rows = []
     for name in names:
         rows.append(run(name, args.steps, args.n))
         r = rows[-1]
         print(f"{name}: FD {r['fd_start']:.0f} -> {r['fd_end']:.1f} ({r['fd_ratio']:.1f}x) in {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)
-    cols = ["model", "steps", "epochs", "fd_start", "fd_end", "fd_ratio", "curve", "kid_end", "precision", "recall",
-            "n", "wall_s"]
-    text = (f"Machine: {common.machine()}\n\nFrechet distance in the project classifier's feature space, "
-            f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, 1/4, ... of the "
-            f"budget.\n\n" + common.table(rows, cols))
+        text = (f"Machine: {common.machine()}\n\nFrechet distance in the project classifier's feature space, "
+                f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, 1/4, ... of the "
+                f"budget.\n\n" + common.table(rows, cols))
+        common.write(args.out, text)  # after every model: a cut-short run keeps what it measured
     print(text)
-    common.write(args.out, text)
     return 0
 
 

@@ -78,17 +78,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="speed.md")
     args = p.parse_args(argv)
     names = args.models.split(",") if args.models else registry.names()
-    rows = []
-    for name in names:
-        iters = args.iters
-        rows.append(measure(name, args.repeats, iters))
-        print(f"{name}: {rows[-1]['ms_per_unit']:.2f} ms per unit, compile {rows[-1]['compile_s']:.1f} s",
-              file=sys.stderr)
     cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
             "torch_ms", "speedup_vs_torch"]
-    text = f"Machine: {common.machine()}\n\n" + common.table(rows, cols)
+    rows = []
+    for name in names:
+        rows.append(measure(name, args.repeats, args.iters))
+        print(f"{name}: {rows[-1]['ms_per_unit']:.2f} ms per unit, compile {rows[-1]['compile_s']:.1f} s",
+              file=sys.stderr)
+        text = f"Machine: {common.machine()}\n\n" + common.table(rows, cols)
+        common.write(args.out, text)  # after every model: a cut-short run keeps what it measured
     print(text)
-    common.write(args.out, text)
     return 0
 
 

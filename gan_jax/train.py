@@ -16,9 +16,9 @@ import sys
 from gan_jax import cli, registry
 
 
-def build_parser(model=None) -> argparse.ArgumentParser:
+def build_parser(model=None, add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan_jax.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=add_help)
     p.add_argument("--model", help="which GAN (see --list)")
     p.add_argument("--list", action="store_true", help="list the models and exit")
     p.add_argument("--dataset", default=None,
@@ -40,13 +40,17 @@ def build_parser(model=None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    first, _ = build_parser().parse_known_args(argv)
+    # First pass without -h: `--model X --help` must list model X's own flags.
+    first, _ = build_parser(add_help=False).parse_known_args(argv)
     cli.quiet_logs()
     if first.list:
         print(registry.describe())
         return 0
     if not first.model:
-        build_parser().error("--model is required (see --list)")
+        parser = build_parser()
+        if {"-h", "--help"} & set(argv):
+            parser.parse_args(argv)  # prints the help and exits
+        parser.error("--model is required (see --list)")
     try:
         model = registry.get(first.model)
     except registry.UnknownModelError as e:

@@ -2,7 +2,8 @@
 
 Networks (PyTorch-GAN ``implementations/gan/gan.py``): an MLP generator latent -> 128 -> 256 -> 512 -> 1024 -> image
 (LeakyReLU 0.2, BatchNorm after every hidden layer but the first, tanh output) and an MLP discriminator
-image -> 512 -> 256 -> 1 (LeakyReLU 0.2). Loss: binary cross-entropy, the generator's in the non-saturating form.
+image -> 512 -> 256 -> 1 (LeakyReLU 0.2), both in ``gan_jax/nets/mlp.py`` (shared with wgan, wgan_gp, wgan_div, bgan,
+softmax_gan). Loss: binary cross-entropy, the generator's in the non-saturating form.
 Optimizer: Adam(2e-4, 0.5, 0.999) for both, batch 64, 28x28 MNIST.
 
 Run:    python -m gan_jax.train --model gan
@@ -16,12 +17,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import linen as nn
 from flax import struct
 
 from gan_jax import losses
-from gan_jax.nets import layers
+from gan_jax.nets import mlp
 from gan_jax.nets import state as netstate
 
 DATA = "images"
@@ -42,30 +41,6 @@ class Config:
     sample_interval: int = 400
 
 
-class Generator(nn.Module):
-    img_shape: tuple[int, int, int]
-
-    @nn.compact
-    def __call__(self, z, train: bool):
-        x = z
-        for i, width in enumerate((128, 256, 512, 1024)):
-            x = layers.Dense(width)(x)
-            if i > 0:
-                x = layers.batch_norm(train)(x)
-            x = nn.leaky_relu(x, 0.2)
-        x = jnp.tanh(layers.Dense(int(np.prod(self.img_shape)))(x))
-        return x.reshape((z.shape[0], *self.img_shape))
-
-
-class Discriminator(nn.Module):
-    @nn.compact
-    def __call__(self, img, train: bool):
-        x = img.reshape((img.shape[0], -1))
-        x = nn.leaky_relu(layers.Dense(512)(x), 0.2)
-        x = nn.leaky_relu(layers.Dense(256)(x), 0.2)
-        return layers.Dense(1)(x)[:, 0]  # logits; PyTorch-GAN's Sigmoid + BCELoss, fused for stability
-
-
 @struct.dataclass
 class State:
     step: jax.Array
@@ -74,24 +49,15 @@ class State:
     config: Config = struct.field(pytree_node=False)
 
 
-def _nets(config: Config):
-    return Generator((config.img_size, config.img_size, config.channels)), Discriminator()
-
-
 def init(rng: jax.Array, config: Config) -> State:
-    gen, disc = _nets(config)
-    g_key, d_key = jax.random.split(rng)
-    tx = netstate.adam(config)
-    z = jnp.zeros((2, config.latent_dim))
-    img = jnp.zeros((2, config.img_size, config.img_size, config.channels))
-    return State(step=jnp.zeros((), jnp.int32), g=netstate.create(gen, tx, g_key, z),
-                 d=netstate.create(disc, tx, d_key, img), config=config)
+    g, d = mlp.create(rng, config, netstate.adam(config))
+    return State(step=jnp.zeros((), jnp.int32), g=g, d=d, config=config)
 
 
 def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """One G update then one D update, in PyTorch-GAN's order (D sees the images G made before its update)."""
     config = state.config
-    gen, disc = _nets(config)
+    gen, disc = mlp.nets(config)
     tx = netstate.adam(config)
     real_BxHxWxC = batch["image"]
     z = netstate.latent(rng, real_BxHxWxC.shape[0], config.latent_dim)
@@ -117,6 +83,4 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
 
 def generate(state: State, rng: jax.Array, n: int) -> jax.Array:
     """``n`` images in [-1, 1], NHWC (BatchNorm on its running averages)."""
-    gen, _ = _nets(state.config)
-    z = netstate.latent(rng, n, state.config.latent_dim)
-    return netstate.apply(gen, state.g, z, train=False)[0]
+    return mlp.generate(state, rng, n)
