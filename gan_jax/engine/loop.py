@@ -221,7 +221,8 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                     compile_s = time.perf_counter() - t_last
                     t_last, step_last = time.perf_counter(), step
                 due_ckpt = step % options.checkpoint_interval == 0 or step == options.steps
-                if step % options.log_interval == 0 or due_ckpt or step == 1:
+                due_hooks = [h for h in hooks if step % h.interval == 0 or step == options.steps]
+                if step % options.log_interval == 0 or due_ckpt or due_hooks or step == 1:
                     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
                     bad = sorted(k for k, v in values.items() if not math.isfinite(v))
                     if bad:
@@ -233,9 +234,10 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                         t_last, step_last = now, step
                     if step == 1:
                         values["compile_s"] = compile_s
-                    for hook in hooks:
-                        if step % hook.interval == 0 or step == options.steps:
-                            values.update(hook.fn(step, state))
+                    for hook in due_hooks:
+                        values.update(hook.fn(step, state))
+                    if due_hooks:  # evaluation time is not training throughput
+                        t_last = time.perf_counter()
                     if writer is not None:
                         writer.write(step, values)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k != "compile_s"}, refresh=False)
