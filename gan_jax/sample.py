@@ -1,7 +1,12 @@
 """Images from a run's checkpoint: ``python -m gan_jax.sample --run DIR [--n 64] [--seed 0] [--out FILE]``.
 
-Conditional models take their conditions: ``--labels 0,1,2`` (one per image, repeated to fill ``--n``) and
-``--code 0.5,-1`` (InfoGAN-style codes, one vector used for every image); the model checks them (range, size).
+Conditional models take their conditions: ``--labels 0,1,2`` (one per image, repeated to fill ``--n``),
+``--code 0.5,-1`` (InfoGAN-style codes, one vector used for every image) and ``--domain 1`` (models with several
+output domains, e.g. cogan); the model checks them (range, size).
+
+Models that transform real images instead of generating them (no ``generate``: pixelda, context_encoder, ccgan)
+get ``--n`` examples of the run's dataset (``--split``, default test) and write the grid of their ``samples`` (e.g.
+masked | in-painted | original rows); inpainting models take ``--mask center|random``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="PNG path (default RUN/samples/sample_STEP_seedS.png)")
     p.add_argument("--labels", default=None, help="comma-separated class labels (conditional models)")
     p.add_argument("--code", default=None, help="comma-separated latent code values (models with codes)")
+    p.add_argument("--domain", type=int, default=None, help="output domain (models with several, e.g. cogan)")
+    p.add_argument("--mask", default=None, choices=("center", "random"), help="hole placement (inpainting models)")
+    p.add_argument("--split", default="test", help="dataset split the real inputs come from (models without "
+                                                   "generate)")
+    p.add_argument("--data_dir", default=None, help="tensorflow-datasets data_dir (models without generate)")
     args = p.parse_args(argv)
     if args.n <= 0:
         p.error(f"--n must be > 0, got {args.n}")
@@ -40,23 +50,63 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
-        conditions = parse_conditions(args, model)
-        imgs = np.asarray(model.generate(state, jax.random.key(args.seed), args.n, **conditions))
-    except ValueError as e:
+        if hasattr(model, "generate"):
+            conditions = parse_conditions(args, model)
+            if args.mask is not None:
+                raise ValueError(f"model {model.__name__.rsplit('.', 1)[-1]} takes no --mask")
+            imgs = np.asarray(model.generate(state, jax.random.key(args.seed), args.n, **conditions))
+            cols = args.cols or math.ceil(math.sqrt(args.n))
+        else:
+            imgs, cols = transformed_samples(model, config, state, args)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = args.out or os.path.join(args.run, "samples", f"sample_{meta['step']:06d}_seed{args.seed}.png")
-    images.save_grid(imgs, out, args.cols or math.ceil(math.sqrt(args.n)))
+    images.save_grid(imgs, out, args.cols or cols)
     print(out)
     return 0
 
 
+def transformed_samples(model, config, state, args) -> tuple[np.ndarray, int]:
+    """(grid images, columns): ``model.samples`` on the first ``--n`` examples of the run's dataset ``--split``."""
+    import inspect
+    import json
+
+    from gan_jax import data
+
+    name = model.__name__.rsplit(".", 1)[-1]
+    if not hasattr(model, "samples"):
+        raise ValueError(f"model {name} has neither generate nor samples")
+    for flag in ("labels", "code", "domain"):
+        if getattr(args, flag) is not None:
+            raise ValueError(f"model {name} takes no --{flag}")
+    options = {}
+    if args.mask is not None:
+        if "mask" not in inspect.signature(model.samples).parameters:
+            raise ValueError(f"model {name} takes no --mask")
+        options["mask"] = args.mask
+    with open(os.path.join(args.run, "config.json")) as f:
+        dataset = json.load(f).get("dataset") or getattr(model, "DEFAULT_DATASET", "mnist")
+    source = data.load(dataset, getattr(model, "DATA", "images"), img_size=config.img_size, channels=config.channels,
+                       split=args.split, data_dir=args.data_dir, config=config)
+    n = min(args.n, len(source))
+    batch = source.get(np.arange(n))
+    imgs = np.asarray(jax.jit(lambda s, k, b: model.samples(s, k, b, **options))(state, jax.random.key(args.seed),
+                                                                               batch))
+    return imgs, n  # samples stacks rows of n images (inputs | outputs | ...)
+
+
 def parse_conditions(args, model) -> dict:
-    """``--labels``/``--code`` -> keyword arguments of ``model.generate`` (only those its signature takes)."""
+    """``--labels``/``--code``/``--domain`` -> keyword arguments of ``model.generate`` (only those its signature
+    takes)."""
     import inspect
 
     accepted = inspect.signature(model.generate).parameters
     conditions = {}
+    if args.domain is not None:
+        if "domain" not in accepted:
+            raise ValueError(f"model {model.__name__.rsplit('.', 1)[-1]} takes no --domain")
+        conditions["domain"] = args.domain
     for flag in ("labels", "code"):
         text = getattr(args, flag)
         if text is None:
