@@ -35,11 +35,10 @@ def real_images(dataset: str, config, n: int, split: str = "train", data_dir: st
 def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int = 0, split: str = "train",
                  data_dir: str | None = None) -> dict:
     from gan_jax.metrics import image_metrics
-    from gan_jax.runs import load_run
+    from gan_jax.runs import load_run, saved_run
 
     model, config, state, meta = load_run(run_dir, step)
-    with open(os.path.join(run_dir, "config.json")) as f:
-        dataset = json.load(f).get("dataset", "mnist")
+    dataset = saved_run(run_dir).get("dataset", "mnist")
     fake = generate_batched(model, state, jax.random.key(seed), n)
     real = real_images(dataset, config, n, split, data_dir)
     result = {"step": meta["step"], "model": meta["model"], "dataset": dataset, "split": split,

@@ -10,14 +10,19 @@ from gan_jax.engine import Checkpointer, CheckpointError, config_from_dict, make
 from gan_jax.engine.loop import abstract_state
 
 
+def saved_run(run_dir: str, missing: str = "{} is not a run directory (no config.json)") -> dict:
+    """The run's ``config.json`` (model, config, run options, dataset); ``missing`` words the error without one."""
+    path = os.path.join(os.path.abspath(run_dir), "config.json")
+    if not os.path.exists(path):
+        raise CheckpointError(missing.format(os.path.abspath(run_dir)))
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_run(run_dir: str, step: int | None = None):
     """(model module, config, state, meta) of the checkpoint ``step`` (default: latest) in ``run_dir``."""
     run_dir = os.path.abspath(run_dir)
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"{run_dir} is not a run directory (no config.json)")
-    with open(path) as f:
-        saved = json.load(f)
+    saved = saved_run(run_dir)
     model = registry.get(saved["model"])
     config = config_from_dict(model.Config, saved["config"])
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"), read_only=True)

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 def transformed_samples(model, config, state, args) -> tuple[np.ndarray, int]:
     """(grid images, columns): ``model.samples`` on the first ``--n`` examples of the run's dataset ``--split``."""
     import inspect
-    import json
 
     from gan_jax import data
+    from gan_jax.runs import saved_run
 
     name = model.__name__.rsplit(".", 1)[-1]
     if not hasattr(model, "samples"):
@@ -85,8 +85,7 @@ def transformed_samples(model, config, state, args) -> tuple[np.ndarray, int]:
         if "mask" not in inspect.signature(model.samples).parameters:
             raise ValueError(f"model {name} takes no --mask")
         options["mask"] = args.mask
-    with open(os.path.join(args.run, "config.json")) as f:
-        dataset = json.load(f).get("dataset") or getattr(model, "DEFAULT_DATASET", "mnist")
+    dataset = saved_run(args.run).get("dataset") or getattr(model, "DEFAULT_DATASET", "mnist")
     source = data.load(dataset, getattr(model, "DATA", "images"), img_size=config.img_size, channels=config.channels,
                        split=args.split, data_dir=args.data_dir, config=config)
     n = min(args.n, len(source))

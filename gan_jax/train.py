@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
@@ -113,26 +112,18 @@ def loader_batch_size(model, config) -> int:
 
 
 def _saved_run(out: str) -> dict:
-    path = os.path.join(out, "config.json")
-    if not os.path.exists(path):
-        raise engine_error(f"nothing to resume: {os.path.abspath(out)} has no config.json")
-    with open(path) as f:
-        return json.load(f)
+    from gan_jax.runs import saved_run
 
-
-def engine_error(message: str):
-    from gan_jax.engine import CheckpointError
-
-    return CheckpointError(message)
+    return saved_run(out, missing="nothing to resume: {} has no config.json")
 
 
 def _resumed_config(model, out: str, args):
     """The saved config; flags given on the command line must agree with it."""
-    from gan_jax.engine import config_from_dict
+    from gan_jax.engine import CheckpointError, config_from_dict
 
     saved = _saved_run(out)
     if saved.get("model") != args.model:
-        raise engine_error(f"{os.path.abspath(out)} holds a run of model {saved.get('model')!r}, not {args.model!r}")
+        raise CheckpointError(f"{os.path.abspath(out)} holds a run of model {saved.get('model')!r}, not {args.model!r}")
     config = config_from_dict(model.Config, saved["config"])
     for f in dataclasses.fields(model.Config):
         given = getattr(args, f.name, None)

@@ -107,11 +107,12 @@ def test_wgan_div_penalty_is_in_the_critic_loss():
 
 # ---- bgan and softmax_gan: the losses against a hand computation from the initial networks ----
 
-def _initial_outputs(model, config, batch, rng):
-    """D's float64 outputs on the real batch and on G(z), z drawn as train_step draws it, at the initial state."""
+def _initial_outputs(model, config, batch, rng, z_key):
+    """D's float64 outputs on the real batch and on G(z), z drawn with ``z_key`` as train_step draws it (from
+    ``rng``), at the initial state."""
     state = model.init(jax.random.key(0), config)
     gen, disc = mlp.nets(config)
-    z = netstate.latent(rng, config.batch_size, config.latent_dim)
+    z = netstate.latent(z_key, config.batch_size, config.latent_dim)
     fake, _ = netstate.apply(gen, state.g, z, train=True)
     real_out, _ = netstate.apply(disc, state.d, batch["image"], train=True)
     fake_out, _ = netstate.apply(disc, state.d, fake, train=True)
@@ -122,7 +123,8 @@ def _initial_outputs(model, config, batch, rng):
 def test_bgan_losses_by_hand():
     config = tiny(bgan)
     batch, rng = image_batch(config), jax.random.key(3)
-    real, fake, metrics = _initial_outputs(bgan, config, batch, rng)
+    z_key = jax.random.split(rng, 4)[0]  # nets/alternating.step's z key
+    real, fake, metrics = _initial_outputs(bgan, config, batch, rng, z_key)
     p_fake, p_real = 1 / (1 + np.exp(-fake)), 1 / (1 + np.exp(-real))
     # bgan.py: 0.5 * mean((log D(G(z)) - log(1 - D(G(z))))^2), D = sigmoid(logit), i.e. 0.5 * mean(logit^2)
     g_loss = 0.5 * np.mean((np.log(p_fake) - np.log(1 - p_fake)) ** 2)
@@ -135,7 +137,7 @@ def test_bgan_losses_by_hand():
 def test_softmax_gan_losses_by_hand():
     config = tiny(softmax_gan)
     batch, rng = image_batch(config), jax.random.key(4)
-    d_real, d_fake, metrics = _initial_outputs(softmax_gan, config, batch, rng)
+    d_real, d_fake, metrics = _initial_outputs(softmax_gan, config, batch, rng, rng)
     # softmax_gan.py's formulas, on the networks before either update (the simultaneous update we port).
     n = config.batch_size
     z = np.sum(np.exp(-d_real)) + np.sum(np.exp(-d_fake))

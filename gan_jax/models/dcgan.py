@@ -21,7 +21,6 @@ import dataclasses
 
 import jax
 
-from gan_jax import losses
 from gan_jax.nets import alternating
 from gan_jax.nets import dcgan as dcgan_nets
 
@@ -55,14 +54,8 @@ def _nets(config: Config):
     return dcgan_nets.Generator(config.img_size, config.channels), dcgan_nets.Discriminator()
 
 
-def g_loss(f: alternating.Forward):
-    loss = losses.nonsaturating_g_loss(f.d_fake)
-    return loss, {"g_loss": loss}
-
-
-def d_loss(f: alternating.Forward):
-    loss = losses.minimax_d_loss(f.d_real, f.d_fake)
-    return loss, {"d_loss": loss}
+g_loss = alternating.nonsaturating_g_loss
+d_loss = alternating.minimax_d_loss
 
 
 def init(rng: jax.Array, config: Config) -> State:

@@ -63,11 +63,7 @@ def _nets(config: Config):
     return dcgan_nets.Generator(config.img_size, config.channels), dcgan_nets.Discriminator()
 
 
-def g_loss(f: alternating.Forward):
-    loss = losses.nonsaturating_g_loss(f.d_fake)
-    return loss, {"g_loss": loss}
-
-
+g_loss = alternating.nonsaturating_g_loss
 def d_loss(f: alternating.Forward):
     """Adversarial loss + LAMBDA_GP * penalty: both back-propagated (dragan.py's backward skips the first).
 

@@ -16,12 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
-from flax import struct
 
-from gan_jax import losses
-from gan_jax.nets import mlp
-from gan_jax.nets import state as netstate
+from gan_jax.nets import alternating, mlp
 
 DATA = "images"
 DESCRIPTION = "Vanilla GAN (Goodfellow 2014): MLP generator and discriminator, BCE loss"
@@ -41,44 +37,17 @@ class Config:
     sample_interval: int = 400
 
 
-@struct.dataclass
-class State:
-    step: jax.Array
-    g: netstate.Net
-    d: netstate.Net
-    config: Config = struct.field(pytree_node=False)
+State = alternating.State
 
 
 def init(rng: jax.Array, config: Config) -> State:
-    g, d = mlp.create(rng, config, netstate.adam(config))
-    return State(step=jnp.zeros((), jnp.int32), g=g, d=d, config=config)
+    return alternating.init(rng, config, *mlp.nets(config))
 
 
 def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """One G update then one D update, in PyTorch-GAN's order (D sees the images G made before its update)."""
-    config = state.config
-    gen, disc = mlp.nets(config)
-    tx = netstate.adam(config)
-    real_BxHxWxC = batch["image"]
-    z = netstate.latent(rng, real_BxHxWxC.shape[0], config.latent_dim)
-
-    def g_loss_fn(g_params):
-        fake, g_stats = netstate.apply(gen, state.g, z, train=True, params=g_params)
-        logits, _ = netstate.apply(disc, state.d, fake, train=True)
-        return losses.nonsaturating_g_loss(logits), (fake, g_stats)
-
-    (g_loss, (fake, g_stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g.params)
-    g = netstate.update(state.g, tx, g_grads, g_stats)
-    fake = jax.lax.stop_gradient(fake)
-
-    def d_loss_fn(d_params):
-        real_logits, _ = netstate.apply(disc, state.d, real_BxHxWxC, train=True, params=d_params)
-        fake_logits, _ = netstate.apply(disc, state.d, fake, train=True, params=d_params)
-        return losses.minimax_d_loss(real_logits, fake_logits)
-
-    d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.d.params)
-    d = netstate.update(state.d, tx, d_grads)
-    return state.replace(step=state.step + 1, g=g, d=d), {"d_loss": d_loss, "g_loss": g_loss}
+    return alternating.step(state, batch, rng, *mlp.nets(state.config), alternating.nonsaturating_g_loss,
+                            alternating.minimax_d_loss)
 
 
 def generate(state: State, rng: jax.Array, n: int) -> jax.Array:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 from flax import struct
 
+from gan_jax import losses
 from gan_jax.nets import state as netstate
 
 
@@ -55,13 +56,29 @@ class Forward:
 LossFn = Callable[[Forward], tuple[jax.Array, dict]]
 
 
-def init_nets(rng: jax.Array, config, gen: nn.Module, disc: nn.Module) -> tuple[netstate.Net, netstate.Net]:
-    """G and D (params, BatchNorm statistics, Adam state) initialised on dummy inputs."""
+def nonsaturating_g_loss(f: Forward):
+    """The standard GAN's G loss on D's logits (BCE against 'real')."""
+    loss = losses.nonsaturating_g_loss(f.d_fake)
+    return loss, {"g_loss": loss}
+
+
+def minimax_d_loss(f: Forward):
+    """The standard GAN's D loss on D's logits ((BCE(real, 1) + BCE(fake, 0)) / 2)."""
+    loss = losses.minimax_d_loss(f.d_real, f.d_fake)
+    return loss, {"d_loss": loss}
+
+
+def init_nets(rng: jax.Array, config, gen: nn.Module, disc: nn.Module, g_tx=None,
+              d_tx=None) -> tuple[netstate.Net, netstate.Net]:
+    """G and D (params, BatchNorm statistics, optimizer state) initialised on dummy inputs.
+
+    The optimizers default to Adam(lr, b1, b2) (``netstate.adam``); ``d_tx`` defaults to ``g_tx``.
+    """
     g_key, d_key = jax.random.split(rng)
-    tx = netstate.adam(config)
+    g_tx = g_tx or netstate.adam(config)
     z = jnp.zeros((2, config.latent_dim))
     img = jnp.zeros((2, config.img_size, config.img_size, config.channels))
-    return netstate.create(gen, tx, g_key, z), netstate.create(disc, tx, d_key, img)
+    return netstate.create(gen, g_tx, g_key, z), netstate.create(disc, d_tx or g_tx, d_key, img)
 
 
 def init(rng: jax.Array, config, gen: nn.Module, disc: nn.Module) -> State:

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from gan_jax.nets import layers
-from gan_jax.nets import state as netstate
+from gan_jax.nets import alternating, layers
 
 
 class Generator(nn.Module):
@@ -47,17 +46,11 @@ def nets(config) -> tuple[Generator, Discriminator]:
     return Generator((config.img_size, config.img_size, config.channels)), Discriminator()
 
 
-def create(rng, config, g_tx, d_tx=None) -> tuple[netstate.Net, netstate.Net]:
+def create(rng, config, g_tx, d_tx=None):
     """Initialised (generator, discriminator) train states; ``d_tx`` defaults to ``g_tx``."""
-    gen, disc = nets(config)
-    g_key, d_key = jax.random.split(rng)
-    z = jnp.zeros((2, config.latent_dim))
-    img = jnp.zeros((2, config.img_size, config.img_size, config.channels))
-    return netstate.create(gen, g_tx, g_key, z), netstate.create(disc, d_tx or g_tx, d_key, img)
+    return alternating.init_nets(rng, config, *nets(config), g_tx, d_tx)
 
 
 def generate(state, rng: jax.Array, n: int) -> jax.Array:
     """``n`` images in [-1, 1], NHWC, from ``state.g`` (BatchNorm on its running averages)."""
-    gen, _ = nets(state.config)
-    z = netstate.latent(rng, n, state.config.latent_dim)
-    return netstate.apply(gen, state.g, z, train=False)[0]
+    return alternating.generate(state, rng, n, nets(state.config)[0])
