@@ -200,16 +200,14 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
 
     params = {"g": state.g.params, "e": state.e.params}
 
-    def update_ge():
-        (_, (fake, g_stats, metrics)), grads = jax.value_and_grad(ge_objective, has_aux=True)(params)
-        return (netstate.update(state.g, ge_tx, grads["g"], g_stats), netstate.update(state.e, ge_tx, grads["e"]),
-                fake, metrics)
-
-    def forward_only():  # G still runs in train mode every step (its BatchNorm statistics move), as in the script
-        _, (fake, g_stats, metrics) = ge_objective(params)
-        return state.g.replace(batch_stats=g_stats), state.e, fake, metrics
-
-    g, e, fake, metrics = jax.lax.cond(state.step % config.n_critic == 0, update_ge, forward_only)
+    # G and E update on every n_critic-th step. Both branches are computed and one is selected: XLA:CPU runs
+    # convolutions inside a lax.cond ~20x slower than outside one (measured: 950 vs 90 ms a step), and the gradient
+    # costs less than that. The forward-only branch keeps G's new BatchNorm statistics, as the script's G always
+    # runs in train mode.
+    (_, (fake, g_stats, metrics)), grads = jax.value_and_grad(ge_objective, has_aux=True)(params)
+    updated = (netstate.update(state.g, ge_tx, grads["g"], g_stats), netstate.update(state.e, ge_tx, grads["e"]))
+    kept = (state.g.replace(batch_stats=g_stats), state.e)
+    g, e = jax.tree.map(lambda u, k: jnp.where(state.step % config.n_critic == 0, u, k), updated, kept)
     fake = jax.lax.stop_gradient(fake)
 
     def d_objective(d_params):

@@ -1,0 +1,53 @@
+"""Shared layers: the polyphase transposed convolution equals XLA's own, with PyTorch's output sizes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.nets import layers
+
+
+def _reference(x, kernel, s, p):
+    q = kernel.shape[0] - 1 - p
+    return jax.lax.conv_transpose(x, kernel, (s, s), ((q, q), (q, q)), transpose_kernel=True)
+
+
+def _numpy_conv_transpose(x, kernel, s, p):
+    """The definition, looped: every input pixel scatters its kernel-weighted value into the output."""
+    n, h, w, c = x.shape
+    k, f = kernel.shape[0], kernel.shape[2]
+    out = np.zeros((n, (h - 1) * s + k, (w - 1) * s + k, f))
+    for i in range(h):
+        for j in range(w):
+            out[:, i * s:i * s + k, j * s:j * s + k] += np.einsum("nc,abfc->nabf", x[:, i, j], kernel)
+    return out[:, p:out.shape[1] - p, p:out.shape[2] - p]
+
+
+@pytest.mark.parametrize("h,w,k,s,p", [(5, 6, 4, 2, 1), (4, 5, 3, 2, 1), (6, 7, 3, 1, 1), (5, 5, 5, 3, 2),
+                                       (3, 4, 2, 2, 0), (4, 4, 4, 2, 0), (3, 3, 1, 2, 0)])
+def test_conv_transpose_matches_definition(h, w, k, s, p):
+    x = np.asarray(jax.random.normal(jax.random.key(0), (2, h, w, 3)))
+    kernel = np.asarray(jax.random.normal(jax.random.key(1), (k, k, 4, 3)))
+    ours = layers.conv_transpose(jnp.asarray(x), jnp.asarray(kernel), s, p)
+    assert ours.shape == (2, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k, 4)  # torch's output size
+    np.testing.assert_allclose(ours, _numpy_conv_transpose(x, kernel, s, p), atol=1e-4)
+    np.testing.assert_allclose(ours, _reference(jnp.asarray(x), jnp.asarray(kernel), s, p), atol=1e-4)
+
+
+def test_conv_transpose_gradients_match_xla():
+    x = jax.random.normal(jax.random.key(0), (2, 4, 4, 3))
+    kernel = jax.random.normal(jax.random.key(1), (4, 4, 5, 3))
+    loss = lambda f: lambda x, kern: jnp.sum(jnp.sin(f(x, kern, 2, 1)))
+    ours = jax.grad(loss(layers.conv_transpose), argnums=(0, 1))(x, kernel)
+    ref = jax.grad(loss(_reference), argnums=(0, 1))(x, kernel)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_conv_transpose_module_keeps_flax_parameter_tree():
+    module = layers.ConvTranspose(8, 4, strides=2, padding=1)
+    params = module.init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))["params"]
+    assert jax.tree.map(jnp.shape, params) == {"ConvTranspose_0": {"kernel": (4, 4, 8, 3), "bias": (8,)}}
+    # PyTorch's init bounds: U(+-1/sqrt(out * k * k)) for the bias
+    assert float(jnp.max(jnp.abs(params["ConvTranspose_0"]["bias"]))) <= 1 / np.sqrt(8 * 16)
