@@ -46,8 +46,8 @@ from gan_jax.nets import state as netstate
 DATA = "inpainting"
 DEFAULT_DATASET = "offline"
 DESCRIPTION = "Context-Conditional GAN (Denton 2016): U-Net fills a random hole from context + low-res image"
-DEFAULT_STEPS = 60  # about 5 minutes at the script's 128 px on 2 CPU cores (~5 s a step): a smoke run; train on an
-# accelerator for results. --n_epochs 200 is PyTorch-GAN's length
+DEFAULT_STEPS = 300  # about 5 minutes at the script's 128 px on 2 CPU cores (~0.9 s a step): a short run; train
+# longer (or on an accelerator) for results. --n_epochs 200 is PyTorch-GAN's length
 N_SAMPLES = 10  # the script keeps 10 samples; grid rows: masked | in-painted | original
 GRID_COLS = 10
 MASK_FILL = -1.0  # ccgan.py's apply_random_mask fills the hole with -1 (black)

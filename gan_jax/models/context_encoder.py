@@ -45,8 +45,8 @@ from gan_jax.nets import state as netstate
 DATA = "inpainting"
 DEFAULT_DATASET = "offline"
 DESCRIPTION = "Context Encoder (Pathak 2016): paint a square hole from its context, L1 + adversarial loss"
-DEFAULT_STEPS = 60  # about 5 minutes at the script's 128 px on 2 CPU cores (~4 s a step): a smoke run; train on an
-# accelerator (or at --img_size 32 --mask_size 16) for results. --n_epochs 200 is PyTorch-GAN's length
+DEFAULT_STEPS = 400  # about 5 minutes at the script's 128 px on 2 CPU cores (~0.7 s a step): a short run; train
+# longer (or on an accelerator) for results. --n_epochs 200 is PyTorch-GAN's length
 N_SAMPLES = 8  # grid rows: masked | inpainted | original (centred holes, as the script's test samples)
 GRID_COLS = 8
 MASK_FILL = 1.0  # datasets.py fills the hole with 1 (white)
