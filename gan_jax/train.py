@@ -86,6 +86,8 @@ def run(model, args) -> int:
     source = data.load(dataset, getattr(model, "DATA", "images"), img_size=config.img_size,
                        channels=config.channels, data_dir=args.data_dir, config=config)
     loader = data.Loader(source, batch_size, seed=args.seed)
+    if getattr(config, "steps_per_epoch", None) == 0:  # a schedule counted in epochs (cyclegan's LR decay): fill in
+        config = dataclasses.replace(config, steps_per_epoch=loader.steps_per_epoch)
     if args.steps is not None:
         steps = args.steps
     elif args.n_epochs is not None:

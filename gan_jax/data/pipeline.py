@@ -105,7 +105,10 @@ class Loader:
 
     def batch(self, k: int) -> dict[str, np.ndarray]:
         """Batch number ``k`` (pure in (seed, k))."""
-        return self.source.get(self.indices(k))
+        indices = self.indices(k)
+        if getattr(self.source, "random_augment", False):  # augmenting sources draw from (seed, k): resumable
+            return self.source.get(indices, rng=np.random.default_rng([self.seed, k, 1]))
+        return self.source.get(indices)
 
     @property
     def epoch(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 from flax import linen as nn
 
 from gan_jax.nets import layers
@@ -79,3 +80,31 @@ def inpainting_discriminator() -> PatchDiscriminator:
 def pixelda_discriminator() -> PatchDiscriminator:
     """pixelda's discriminator: strides 2, 2, 2, 2, norm after the activation (patch / 16)."""
     return PatchDiscriminator(strides=(2, 2, 2, 2), norm_first=False)
+
+
+class Conv4PatchDiscriminator(nn.Module):
+    """The conv4 PatchGANs of pix2pix, cyclegan, discogan and dualgan: blocks of conv4 stride 2 (padding 1) ->
+    [norm, not on the first block] -> LeakyReLU 0.2 with ``filters`` widths, then ``nn.ZeroPad2d((1, 0, 1, 0))`` and
+    a conv4 (padding ``final_padding``) to one score per patch: [N, H / 2^len(filters), W / 2^len(filters), 1] with
+    padding 1. Extra inputs (pix2pix's condition image) are concatenated on the channels first.
+
+    ``norm``: 'instance' (no affine) or 'batch' (dualgan's ``BatchNorm2d(C, 0.8)``: momentum 0.8, eps 1e-5).
+    ``final_bias``: pix2pix's last conv has none.
+    """
+
+    filters: tuple[int, ...] = FILTERS
+    norm: str = "instance"
+    final_padding: int = 1
+    final_bias: bool = True
+
+    @nn.compact
+    def __call__(self, img, *conditions, train: bool = True):
+        x = jnp.concatenate((img,) + conditions, axis=-1) if conditions else img
+        for i, width in enumerate(self.filters):
+            x = layers.dcgan_conv(width, 4, strides=2, padding=1)(x)
+            if i > 0:
+                x = (layers.batch_norm(train, scale_init=layers.bn_scale_normal)(x) if self.norm == "batch"
+                     else instance_norm()(x))
+            x = nn.leaky_relu(x, 0.2)
+        x = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)))
+        return layers.dcgan_conv(1, 4, padding=self.final_padding, use_bias=self.final_bias)(x)

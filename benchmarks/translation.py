@@ -1,0 +1,169 @@
+"""What pix2pix, cyclegan, discogan and dualgan exist for, measured on held-out offline data after a short run;
+their speed at PyTorch-GAN's defaults; and their memory with and without remat.
+
+    python -m benchmarks.translation [--models pix2pix,cyclegan,discogan,dualgan] [--preset cpu|full]
+    python -m benchmarks.translation --speed     # ms per iteration at PyTorch-GAN's defaults (idle machine only)
+    python -m benchmarks.translation --memory    # compiled train-step memory, 256 px batch 1, with/without remat
+
+- pix2pix: L1 (in [-1, 1] units) between translations and targets on the held-out offline pairs (sketch -> photo,
+  photos never seen in training), at initialisation and at the end, against the input-copy baseline (L1 between the
+  input and the target).
+- cyclegan, discogan, dualgan: cycle error (L1 between held-out A images and A -> B -> A) at initialisation and at
+  the end; Frechet distance of A -> B translations to real held-out B images, at initialisation, at the end, and of
+  the untranslated A images (the "do nothing" baseline). Features: globally pooled VGG19 relu3_4 (random weights
+  unless --vgg_weights; compare within this table only), as benchmarks/multimodal.py.
+Writes benchmarks/out/translation.md (translation_speed.md, translation_memory.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import common
+from benchmarks.multimodal import Features, chunked
+from gan_jax import data, registry
+from gan_jax.train import loader_batch_size
+
+MODELS = ("pix2pix", "cyclegan", "discogan", "dualgan")
+PRESETS = {  # model: (Config overrides, steps); cpu: a few minutes each on a shared 2-core CPU
+    "cpu": {"pix2pix": ({"img_height": 64, "img_width": 64, "unet_depth": 6, "batch_size": 4}, 300),
+            "cyclegan": ({"img_height": 64, "img_width": 64, "n_residual_blocks": 6, "batch_size": 2}, 300),
+            "discogan": ({"batch_size": 16}, 300),
+            "dualgan": ({"img_size": 64, "unet_depth": 6, "batch_size": 4, "n_critic": 5}, 150)},
+    "full": {name: ({}, 5000) for name in MODELS},
+}
+COLUMNS = ["model", "config", "steps", "wall_s", "measure", "init", "end", "baseline"]
+N_TEST = 100
+
+
+def train(model, config, steps: int):
+    source = data.load(model.DEFAULT_DATASET, model.DATA, img_size=config.img_size, channels=config.channels,
+                       config=config)
+    loader = data.Loader(source, loader_batch_size(model, config), seed=0, prefetch=0)
+    init_state = model.init(jax.random.key(0), config)
+    state = jax.tree.map(jnp.copy, init_state)
+    step = jax.jit(model.train_step, donate_argnums=0)
+    key = jax.random.key(1)
+    t = time.perf_counter()
+    for i in range(steps):
+        # the training augmentation (random flips / crops) as the loader will apply it once it passes an rng
+        batch = source.get(loader.indices(i), rng=np.random.default_rng([0, i]))
+        state, metrics = step(state, batch, jax.random.fold_in(key, i))
+    jax.block_until_ready(metrics)
+    return init_state, state, time.perf_counter() - t
+
+
+def rows_for(name: str, overrides: dict, steps: int, feats) -> list[dict]:
+    model = registry.get(name)
+    config = model.Config(**overrides)
+    config.validate()
+    init_state, state, wall = train(model, config, steps)
+    test = data.load(model.DEFAULT_DATASET, model.DATA, img_size=config.img_size, channels=config.channels,
+                     split="test", config=config).get(np.arange(N_TEST))
+    a, b = test["image_a"], test["image_b"]
+    base = {"model": name, "config": " ".join(f"{k}={v}" for k, v in overrides.items()), "steps": steps,
+            "wall_s": wall}
+    translate = lambda s: chunked(lambda x: jax.jit(model.translate)(s, x, jax.random.key(0)), a)
+    l1 = lambda x, y: float(np.mean(np.abs(x - y)))
+    if name == "pix2pix":
+        return [{**base, "measure": "held-out L1 to target", "init": l1(translate(init_state), b),
+                 "end": l1(translate(state), b), "baseline": f"input copy {l1(a, b):.3g}"}]
+    cycle = lambda s: l1(chunked(lambda x: jax.jit(model.reconstruct)(s, x), a), a)
+    fb = feats(b)
+    fd = lambda x: common_fd(feats(x), fb)
+    return [{**base, "measure": "cycle L1 A->B->A", "init": cycle(init_state), "end": cycle(state), "baseline": ""},
+            {**base, "measure": "FD(A->B, B)", "init": fd(translate(init_state)), "end": fd(translate(state)),
+             "baseline": f"untranslated A {fd(a):.3g}"}]
+
+
+def common_fd(x, y) -> float:
+    from gan_jax.metrics import frechet_distance
+
+    return float(frechet_distance(x, y))
+
+
+def speed(names) -> list[dict]:
+    """ms per iteration (one train_step: all D and G updates) at PyTorch-GAN's default config, after compiling."""
+    rows = []
+    for name in names:
+        model = registry.get(name)
+        config = model.Config()
+        n = loader_batch_size(model, config)
+        rng = np.random.default_rng(0)
+        shape = (n, config.img_height, config.img_width, config.channels)
+        batch = {k: rng.uniform(-1, 1, shape).astype(np.float32) for k in ("image_a", "image_b")}
+        state = model.init(jax.random.key(0), config)
+        step = jax.jit(model.train_step, donate_argnums=0)
+        state, m = step(state, batch, jax.random.key(0))
+        jax.block_until_ready(m)
+        times = []
+        for i in range(3):
+            t = time.perf_counter()
+            state, m = step(state, batch, jax.random.key(i + 1))
+            jax.block_until_ready(m)
+            times.append(time.perf_counter() - t)
+        rows.append({"model": name, "batch": config.batch_size, "img": config.img_height,
+                     "ms_per_iter": 1000 * common.median(times)})
+    return rows
+
+
+def peak_memory(names) -> list[dict]:
+    rows = []
+    for name in names:
+        model = registry.get(name)
+        for remat in (False, True):
+            fields = {"batch_size": 1, "remat": remat}
+            fields.update({"img_size": 256} if name == "dualgan" else {"img_height": 256, "img_width": 256})
+            config = model.Config(**fields)
+            state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
+            n = loader_batch_size(model, config)
+            img = jax.ShapeDtypeStruct((n, 256, 256, config.channels), jnp.float32)
+            m = jax.jit(model.train_step).lower(state, {"image_a": img, "image_b": img},
+                                                jax.random.key(0)).compile().memory_analysis()
+            total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+            rows.append({"model": name, "img_size": 256, "remat": remat, "temp_MiB": m.temp_size_in_bytes / 2**20,
+                         "peak_MiB": total / 2**20})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.translation", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    p.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    p.add_argument("--vgg_weights", default=None, help="VGG19 weights for the Frechet distances (see gan_jax.nets.vgg)")
+    p.add_argument("--speed", action="store_true")
+    p.add_argument("--memory", action="store_true")
+    args = p.parse_args(argv)
+    names = [n for n in args.models.split(",") if n]
+    if args.speed:
+        text = (f"# Translation models: ms per iteration at PyTorch-GAN's defaults\n\n{common.machine()}\n\n"
+                + common.table(speed(names), ["model", "batch", "img", "ms_per_iter"]))
+        print(common.write("translation_speed.md", text))
+        return 0
+    if args.memory:
+        text = (f"# Translation models: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
+                f"{common.machine()}\n\n"
+                + common.table(peak_memory(names), ["model", "img_size", "remat", "temp_MiB", "peak_MiB"]))
+        print(common.write("translation_memory.md", text))
+        return 0
+    feats = Features(args.vgg_weights)
+    rows = []
+    for name in names:
+        overrides, steps = PRESETS[args.preset][name]
+        rows += rows_for(name, overrides, args.steps or steps, feats)
+        print(common.table(rows[-2:], COLUMNS), file=sys.stderr)
+    path = common.write("translation.md", f"# Image-to-image translation, preset {args.preset}\n\n"
+                        f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
