@@ -1,0 +1,182 @@
+"""What bicyclegan, munit, unit and stargan exist for, measured on held-out offline data after a short training run.
+
+    python -m benchmarks.multimodal [--models bicyclegan,munit,unit,stargan] [--preset cpu|full]
+    python -m benchmarks.multimodal --memory      # unit's compiled train-step memory at 256 px, with/without remat
+
+- bicyclegan, munit: several outputs for one input differ: mean pairwise L1 ([-1, 1] units) between the
+  translations of each test input under K = 4 random styles / codes, at initialisation and at the end; and they land
+  in the target domain: Frechet distance between translations and real target-domain test images, next to the
+  distance of the untranslated inputs (the "do nothing" baseline).
+- unit: cycle error (L1 between A and its A -> B -> A reconstruction on test images) at initialisation and at the
+  end; Frechet distance of A -> B translations to real B, next to the inputs' distance.
+- stargan: does a requested attribute change show? Each test image is translated with one attribute flipped (every
+  selected attribute in turn); success = the model's own auxiliary classifier (D's second head) reads the flipped
+  value. Reference: the same classifier on the unchanged images (how often the flip is already "there", about
+  1 - its accuracy) and its accuracy on real test images (is the judge competent?).
+Frechet distances are computed on globally pooled VGG19 relu3_4 features (gan_jax/nets/vgg.py): random VGG features
+unless --vgg_weights gives real ones, so compare them only within this table.
+
+``--preset cpu`` (default) is sized for a shared 2-core CPU (smaller images and widths, a few minutes per model);
+``full`` trains the scripts' defaults longer (an accelerator). Speed at PyTorch-GAN's defaults:
+``python -m benchmarks.speed --models bicyclegan,munit,unit,stargan``. Writes benchmarks/out/multimodal.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import common
+from gan_jax import data, registry
+from gan_jax.metrics import frechet_distance
+from gan_jax.nets import vgg
+
+MODELS = ("bicyclegan", "munit", "unit", "stargan")
+PRESETS = {  # model: (Config overrides, steps)
+    "cpu": {"bicyclegan": ({"img_height": 64, "img_width": 64, "batch_size": 4, "d_scales": 2}, 200),
+            "munit": ({"img_height": 64, "img_width": 64, "dim": 32, "d_scales": 2, "batch_size": 2}, 200),
+            "unit": ({"img_height": 64, "img_width": 64, "dim": 32, "batch_size": 2}, 200),
+            "stargan": ({"img_height": 32, "img_width": 32, "n_strided": 4, "residual_blocks": 3,
+                         "batch_size": 16}, 200)},
+    "full": {"bicyclegan": ({}, 5000), "munit": ({}, 5000), "unit": ({}, 5000), "stargan": ({}, 5000)},
+}
+COLUMNS = ["model", "config", "steps", "wall_s", "measure", "result", "reference"]
+K_STYLES = 4
+N_TEST = 100
+
+
+class Features:
+    """Globally pooled VGG19 features[:18] (relu3_4), for Frechet distances between image sets."""
+
+    def __init__(self, weights: str):
+        self.params = vgg.params_for(weights, 18, "benchmarks.multimodal")
+        self.fn = jax.jit(lambda p, x: jnp.mean(vgg.features(p, x, 18), axis=(1, 2)))
+
+    def __call__(self, images) -> np.ndarray:
+        return np.concatenate([np.asarray(self.fn(self.params, images[i:i + 50])) for i in range(0, len(images), 50)])
+
+
+def train(name: str, overrides: dict, steps: int):
+    model = registry.get(name)
+    config = model.Config(**overrides)
+    config.validate()
+    dataset = getattr(model, "DEFAULT_DATASET", "offline")
+    source = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config)
+    batch_size = model.loader_batch_size(config) if hasattr(model, "loader_batch_size") else config.batch_size
+    loader = data.Loader(source, batch_size, seed=0, prefetch=0)
+    init_state = model.init(jax.random.key(0), config)
+    state = jax.tree.map(jnp.copy, init_state)
+    step = jax.jit(model.train_step, donate_argnums=0)
+    key = jax.random.key(1)
+    t = time.perf_counter()
+    for i in range(steps):
+        state, metrics = step(state, loader.batch(i), jax.random.fold_in(key, i))
+    jax.block_until_ready(metrics)
+    test = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config,
+                     split="test")
+    batch = test.get(np.arange(min(N_TEST, len(test))))
+    return model, config, init_state, state, batch, time.perf_counter() - t
+
+
+def chunked(fn, x, size=25):
+    return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
+
+
+def diversity(model, state, images) -> float:
+    """Mean pairwise L1 between the K translations of each input."""
+    many = chunked(lambda x: jax.jit(model.translate, static_argnums=(3, 4))(state, x, jax.random.key(5), "AtoB",
+                                                                          K_STYLES).swapaxes(0, 1), images)
+    return float(np.mean([np.abs(many[:, i] - many[:, j]).mean()
+                          for i, j in itertools.combinations(range(K_STYLES), 2)]))
+
+
+def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, str]]:
+    a, b = batch["image_a"], batch["image_b"]
+    fake = chunked(lambda x: jax.jit(model.translate)(state, x, jax.random.key(6)), a)
+    fb = feats(b)
+    rows = [("FD(A->B, real B), pooled VGG relu3_4", f"{frechet_distance(feats(fake), fb):.3g}",
+             f"untranslated A: {frechet_distance(feats(a), fb):.3g}")]
+    if model.__name__.endswith("unit") and not model.__name__.endswith("munit"):
+        cyc = lambda s: float(np.mean(np.abs(chunked(lambda x: jax.jit(model.cycle)(s, x, jax.random.key(7)), a)
+                                             - a)))
+        rows.insert(0, ("cycle L1 A->B->A (test)", f"{cyc(state):.3f}", f"at init {cyc(init):.3f}"))
+    else:
+        rows.insert(0, (f"mean pairwise L1 of {K_STYLES} styles per input", f"{diversity(model, state, a):.3f}",
+                        f"at init {diversity(model, init, a):.3f}"))
+    return rows
+
+
+def stargan_rows(model, state, batch) -> list[tuple[str, str, str]]:
+    config = state.config
+    images, attrs = batch["image"], jnp.asarray(batch["attrs"])
+    classify = jax.jit(model.classify)
+    translate = jax.jit(lambda x, c: model.translate(state, x, attrs=c))
+    real_pred = chunked(lambda x: classify(state, x), images) > 0
+    success, already = [], []
+    for i in range(config.c_dim):
+        target = np.asarray(model.flip(attrs, i, config.selected_attrs))
+        out = np.concatenate([np.asarray(translate(images[j:j + 25], target[j:j + 25]))
+                              for j in range(0, len(images), 25)])
+        pred = chunked(lambda x: classify(state, x), out) > 0
+        success.append(np.mean(pred[:, i] == (target[:, i] > 0.5)))
+        already.append(np.mean(real_pred[:, i] == (target[:, i] > 0.5)))
+    acc = np.mean(real_pred == (np.asarray(attrs) > 0.5))
+    per_attr = ", ".join(f"{n} {s:.2f}" for n, s in zip(config.selected_attrs, success))
+    return [("flipped attribute read by D's classifier", f"{np.mean(success):.2f} ({per_attr})",
+             f"unchanged images: {np.mean(already):.2f}"),
+            ("D's classifier accuracy on real test images", f"{acc:.2f}", "chance 0.5")]
+
+
+def peak_memory(name: str = "unit") -> list[dict]:
+    model = registry.get(name)
+    rows = []
+    for remat in (False, True):
+        config = model.Config(batch_size=1, remat=remat)
+        state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
+        img = jax.ShapeDtypeStruct((1, config.img_height, config.img_width, config.channels), jnp.float32)
+        m = jax.jit(model.train_step).lower(state, {"image_a": img, "image_b": img},
+                                            jax.random.key(0)).compile().memory_analysis()
+        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        rows.append({"model": name, "img_size": config.img_height, "remat": remat,
+                     "temp_MiB": m.temp_size_in_bytes / 2**20, "peak_MiB": total / 2**20})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--vgg_weights", default="")
+    p.add_argument("--memory", action="store_true", help="unit's compiled train-step memory with/without remat")
+    args = p.parse_args(argv)
+    if args.memory:
+        text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
+                f"{common.machine()}\n\n" + common.table(peak_memory(), ["model", "img_size", "remat", "temp_MiB",
+                                                                           "peak_MiB"]))
+        print(common.write("multimodal_memory.md", text))
+        return 0
+    feats, rows = Features(args.vgg_weights), []
+    for name in args.models.split(","):
+        overrides, steps = PRESETS[args.preset][name]
+        model, config, init, state, batch, wall = train(name, overrides, steps)
+        found = stargan_rows(model, state, batch) if name == "stargan" else translation_rows(model, init, state,
+                                                                                             batch, feats)
+        shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        for measure, result, reference in found:
+            rows.append({"model": name, "config": shown, "steps": steps, "wall_s": wall, "measure": measure,
+                         "result": result, "reference": reference})
+            print(rows[-1], file=sys.stderr)
+        path = common.write("multimodal.md", f"# Multimodal / attribute translation, preset {args.preset}\n\n"
+                            f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""What srgan and esrgan exist for: 4x upscaling that beats bicubic interpolation, measured on held-out photos.
+
+    python -m benchmarks.superres [--models srgan,esrgan] [--preset cpu|full] [--vgg_weights FILE]
+    python -m benchmarks.superres --memory        # compiled peak memory of one train step, with and without remat
+
+Each model trains on the offline HR crops (gan_jax/data/kinds/superres.py) in two stages, as PyTorch-GAN's esrgan:
+``warmup`` steps of pixel loss only (the PSNR-oriented pre-training), then ``adversarial`` steps with the perceptual
+and adversarial terms. After each stage: PSNR and SSIM (gan_jax.metrics.image, data range [-1, 1]) of G's 4x
+upscaling of the 100 test crops (held-out photos: chelsea, coffee) against the HR crops, next to PIL's bicubic
+upscaling of the same LR images. Without ``--vgg_weights`` the perceptual loss runs on random VGG features (see
+gan_jax/nets/vgg.py): expect the adversarial stage to trade PSNR for texture, more so with real VGG weights.
+
+``--preset cpu`` (default) is sized for a shared 2-core CPU (64 px HR, few residual blocks, minutes per model);
+``full`` uses the scripts' architectures at 256 px (meant for an accelerator). Speed at PyTorch-GAN's defaults:
+``python -m benchmarks.speed --models srgan,esrgan``. Writes benchmarks/out/superres.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from benchmarks import common
+from gan_jax import data, registry
+from gan_jax.metrics.image import psnr, ssim
+
+MODELS = ("srgan", "esrgan")
+# model: (Config overrides, warm-up steps, adversarial steps)
+PRESETS = {
+    "cpu": {"srgan": ({"hr_height": 64, "hr_width": 64, "residual_blocks": 4, "batch_size": 8}, 400, 200),
+            "esrgan": ({"hr_height": 64, "hr_width": 64, "residual_blocks": 2, "batch_size": 8}, 400, 200)},
+    "full": {"srgan": ({}, 5000, 5000), "esrgan": ({}, 5000, 5000)},
+}
+COLUMNS = ["model", "config", "stage", "steps", "wall_s", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"]
+
+
+def bicubic_up(lr_m1_1: np.ndarray, scale: int) -> np.ndarray:
+    """PIL bicubic upscaling of [-1, 1] LR images (the baseline every SR paper reports)."""
+    out = []
+    for img in np.round((lr_m1_1 + 1) * 127.5).clip(0, 255).astype(np.uint8):
+        h, w = img.shape[:2]
+        out.append(np.asarray(Image.fromarray(img).resize((w * scale, h * scale), Image.BICUBIC)))
+    return np.stack(out).astype(np.float32) / 127.5 - 1
+
+
+def evaluate(model, state, test: dict) -> dict:
+    up = jax.jit(model.translate)
+    sr = np.concatenate([np.asarray(up(state, test["lr"][i:i + 25])) for i in range(0, len(test["lr"]), 25)])
+    hr = jnp.asarray(test["hr"])
+    return {"psnr": float(jnp.mean(psnr(jnp.asarray(sr), hr))), "ssim": float(jnp.mean(ssim(jnp.asarray(sr), hr)))}
+
+
+def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: str) -> list[dict]:
+    model = registry.get(name)
+    config = model.Config(**{**overrides, "warmup_batches": warmup, "vgg_weights": vgg_weights})
+    config.validate()
+    train = data.load("offline", model.DATA, img_size=config.img_size, channels=config.channels, config=config)
+    test_src = data.load("offline", model.DATA, img_size=config.img_size, channels=config.channels, config=config,
+                         split="test")
+    test = test_src.get(np.arange(len(test_src)))
+    base = bicubic_up(test["lr"], model.SCALE)
+    hr = jnp.asarray(test["hr"])
+    baseline = {"bicubic_psnr": float(jnp.mean(psnr(jnp.asarray(base), hr))),
+                "bicubic_ssim": float(jnp.mean(ssim(jnp.asarray(base), hr)))}
+    loader = data.Loader(train, config.batch_size, seed=0, prefetch=0)
+    state = model.init(jax.random.key(0), config)
+    step = jax.jit(model.train_step, donate_argnums=0)
+    key = jax.random.key(1)
+    shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    rows, t0, done = [], time.perf_counter(), 0
+    for stage, n in (("pre-training (pixel loss)", warmup), ("adversarial", adversarial)):
+        for _ in range(n):
+            state, metrics = step(state, loader.batch(done), jax.random.fold_in(key, done))
+            done += 1
+        jax.block_until_ready(metrics)
+        rows.append({"model": name, "config": shown, "stage": stage, "steps": done,
+                     "wall_s": time.perf_counter() - t0, **evaluate(model, state, test), **baseline})
+        print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def peak_memory(name: str, overrides: dict) -> list[dict]:
+    """Compiled memory of one train step (XLA's buffer assignment: arguments + outputs + temporaries - aliased)."""
+    model = registry.get(name)
+    rows = []
+    for remat in (False, True):
+        config = model.Config(**{**overrides, "remat": remat})
+        state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
+        h, w, c = config.hr_height, config.hr_width, config.channels
+        batch = {"hr": jax.ShapeDtypeStruct((config.batch_size, h, w, c), jnp.float32),
+                 "lr": jax.ShapeDtypeStruct((config.batch_size, h // 4, w // 4, c), jnp.float32)}
+        compiled = jax.jit(model.train_step).lower(state, batch, jax.random.key(0)).compile()
+        m = compiled.memory_analysis()
+        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        rows.append({"model": name, "config": ", ".join(f"{k}={v}" for k, v in overrides.items()), "remat": remat,
+                     "temp_MiB": m.temp_size_in_bytes / 2**20, "peak_MiB": total / 2**20})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--vgg_weights", default="", help=".npz of VGG19 weights (gan_jax/nets/vgg.py)")
+    p.add_argument("--memory", action="store_true", help="compiled peak memory with/without remat instead")
+    args = p.parse_args(argv)
+    names = args.models.split(",")
+    if args.memory:
+        rows = [r for n in names for r in peak_memory(n, {"batch_size": 1})]
+        text = (f"# Super-resolution: compiled train-step memory, default architecture, batch 1, 256 px HR\n\n"
+                f"{common.machine()}\n\n" + common.table(rows, ["model", "config", "remat", "temp_MiB", "peak_MiB"]))
+        print(common.write("superres_memory.md", text))
+        return 0
+    rows = []
+    for name in names:
+        rows += run(name, *PRESETS[args.preset][name], args.vgg_weights)
+        text = (f"# Super-resolution quality (4x, 100 held-out photo crops), preset {args.preset}, VGG weights: "
+                f"{args.vgg_weights or 'none (random features)'}\n\n{common.machine()}\n\n"
+                + common.table(rows, COLUMNS))
+        path = common.write("superres.md", text)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
