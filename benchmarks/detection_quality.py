@@ -1,136 +1,123 @@
-"""Detection quality: YOLOv3-tiny / YOLOv4-tiny trained from scratch on the offline detection set (CPU).
+"""Detection quality: YOLOv3-tiny / YOLOv4-tiny trained from scratch on the offline detection set (CPU), through
+the training CLI (``python -m detection.train``, gan_jax.engine), then evaluated on the whole held-out split.
 
-    python benchmarks/detection_quality.py --model yolov3-tiny       # ~15-20 min on 2 shared CPU cores
+    python benchmarks/detection_quality.py --model yolov3-tiny            # 3000 steps of 8 at 128 px
     python benchmarks/detection_quality.py --model yolov4-tiny
+    python benchmarks/detection_quality.py --model yolov3-tiny -- --lr 3e-3   # any detection.train flag after --
+    # a budget split into sessions of at most 10 minutes (Ctrl-C / SIGINT makes the engine checkpoint and stop):
+    timeout -s INT 600 python benchmarks/detection_quality.py --model yolov3-tiny
+    timeout -s INT 600 python benchmarks/detection_quality.py --model yolov3-tiny --resume   # until done
 
-Trains on ``OfflineDetection('train')`` (4,000 generated images: MNIST digits and shapes on photo crops, 13
-classes), evaluates VOC mAP@0.5 (area and 11-point) and COCO mAP on the held-out split (500 images built from the
-held-out MNIST digits) every ``--eval-every`` steps on ``--curve-images`` images, and on the whole held-out split
-at the end. Training stops at ``--steps`` or when ``--minutes`` of training time are spent, whichever is first.
-Anchors: k-means (1 - IoU) on the training boxes at the input size, masks 3,4,5 / 0,1,2 for both models
-(yolov4-tiny's published 1,2,3 would leave the smallest anchor's boxes untrained), and AlexeyAB's iou_thresh=0.213
-(every anchor of similar shape is trained on a box, not only the best one: about 3x faster to the same mAP here
-than the tiny cfgs' default of one anchor per box). Adam, lr 2e-3 after a 50-step burn-in, x0.1 at 80% and 90%
-of the steps, batch 8, BN momentum 0.9. Augmentation: zoom 0.8-1.2, shift 10%, darknet's
-HSV jitter; no flip (a mirrored digit is not that digit) and no Cutout (it can erase a small digit whole).
-Writes benchmarks/out/detection_quality_<model>.json (config, curve, result, timings) and the trained network as
-darknet .cfg/.weights next to it.
+The offline set: 4,000 generated training images (MNIST digits and shapes on photo crops, 13 classes, 128 px;
+rendered with up to ``--offline-objects`` 8 objects each) and the 500 held-out images (up to 4 objects, held-out
+MNIST digits). Every ``--eval-every`` steps the CLI's hook writes the VOC mAP@0.5 on 200 held-out images into the
+run's metrics.jsonl (the curve); at the end of each session this script evaluates VOC mAP@0.5 (area and 11-point)
+and COCO mAP on all 500. Writes benchmarks/out/detection_quality_<model>.json (with each session's wall time and
+load average) and the trained network as darknet files beside it; the run directory (checkpoints) goes to
+--run-dir.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 
-import jax
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detection import data, evaluate, model, train  # noqa: E402
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="yolov3-tiny", choices=["yolov3-tiny", "yolov4-tiny"])
-    p.add_argument("--img-size", type=int, default=128)
+    p.add_argument("--img-size", type=int, default=128, help="network input (the set's images are 128 px)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--minutes", type=float, default=18.0, help="training-time budget (evaluation not counted)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--burn-in", type=int, default=50)
-    p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--bn-momentum", type=float, default=0.9)
-    p.add_argument("--iou-thresh", type=float, default=0.213, help="AlexeyAB's extra positives (1.0 = off)")
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--curve-images", type=int, default=200)
-    p.add_argument("--train-images", type=int, default=4000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--offline-objects", type=int, default=8,
+                   help="at most this many objects per training image (the held-out split keeps 4)")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--run-dir", default=None, help="default: runs/detection_quality_<model>")
+    p.add_argument("--tag", default="", help="suffix of the output files")
+    p.add_argument("--resume", action="store_true", help="continue --run-dir (a budget split into sessions)")
+    p.add_argument("train_flags", nargs="*", help="more detection.train flags (after --)")
     args = p.parse_args(argv)
 
-    t_start = time.time()
-    train_set = data.OfflineDetection("train", size=args.img_size, n=args.train_images, seed=args.seed)
-    test_set = data.OfflineDetection("test", size=args.img_size, seed=args.seed)
-    anchors = data.kmeans_anchors(train_set, args.img_size, k=6, n_samples=1000, seed=args.seed)
-    drops = (int(args.steps * 0.8), int(args.steps * 0.9))
-    config = model.Config(model=args.model, n_classes=len(train_set.class_names), img_size=args.img_size,
-                          batch_size=args.batch_size, max_boxes=8, width=args.width, anchors=anchors,
-                          optimizer=args.optimizer, lr=args.lr, burn_in=args.burn_in, steps=drops,
-                          scales=(0.1, 0.1), scale_min=0.8, scale_max=1.2, translate=0.1, flip=0.0,
-                          cutout_holes=0, bn_momentum=args.bn_momentum, iou_thresh=args.iou_thresh,
-                          # every anchor to some head (yolov4-tiny's published masks skip anchor 0)
-                          masks=((3, 4, 5), (0, 1, 2)))
-    print(f"{args.model}: {config}", flush=True)
+    import jax
 
-    curve: list[dict] = []
-    clock = {"train": 0.0, "eval": 0.0, "last": time.time()}
+    from detection import data, darknet, evaluate, train
 
-    class Budget(Exception):
-        pass
+    run_dir = os.path.abspath(args.run_dir or os.path.join("runs", f"detection_quality_{args.model}{args.tag}"))
+    flags = ["--out", run_dir, "--no_progress", "--eval_interval", str(args.eval_every), "--eval_images", "200",
+             "--log_interval", "25", "--checkpoint_interval", str(args.eval_every), "--keep", "1",
+             "--steps", str(args.steps)]
+    if args.resume:
+        flags += ["--resume"]
+    else:
+        if os.path.isdir(run_dir):
+            shutil.rmtree(run_dir)
+        flags += ["--model", args.model, "--dataset", "offline", "--img_size", str(args.img_size),
+                  "--batch_size", str(args.batch_size), "--offline_objects", str(args.offline_objects)]
+    flags += args.train_flags
+    print("python -m detection.train " + " ".join(flags), flush=True)
+    t0 = time.time()
+    load0 = os.getloadavg()
+    results = train.run(train.build_parser().parse_args(flags))
+    train_minutes = (time.time() - t0) / 60
+    load1 = os.getloadavg()
 
-    def callback(step, state, metrics):
-        now = time.time()
-        clock["train"] += now - clock["last"]
-        if step % args.eval_every == 0 or step == args.steps:
-            t = time.time()
-            r = evaluate.evaluate(state.variables, state.network, test_set, args.img_size, batch_size=50,
-                                  limit=args.curve_images)
-            clock["eval"] += time.time() - t
-            curve.append({"step": step, "train_minutes": round(clock["train"] / 60, 2),
-                          "mAP50": round(r["mAP"], 4), "mAP50_11point": round(r["mAP_11point"], 4)})
-            print(f"  eval step {step}: mAP@0.5 {r['mAP']:.4f} (11-pt {r['mAP_11point']:.4f}) on "
-                  f"{args.curve_images} held-out images, {clock['train'] / 60:.1f} min of training", flush=True)
-        clock["last"] = time.time()
-        if clock["train"] > args.minutes * 60:
-            holder["state"] = state
-            raise Budget
-
-    holder: dict = {}
-    clock["last"] = time.time()
-    try:
-        state = train.train(config, train_set, args.steps, seed=args.seed, callback=callback, log_every=25)
-        stopped = None
-    except Budget:
-        state = holder["state"]
-        stopped = int(state.step)
-        print(f"time budget of {args.minutes} min reached at step {stopped}", flush=True)
-
+    with open(os.path.join(run_dir, "config.json")) as f:
+        saved = json.load(f)
+    config = saved["config"]
+    network = darknet.read_cfg(results["cfg"])
+    variables = jax.tree.map(jax.numpy.asarray, darknet.load_weights(results["weights"], network))
+    test_set = data.OfflineDetection("test")
     t = time.time()
-    final = evaluate.evaluate(state.variables, state.network, test_set, args.img_size, batch_size=50, coco=True)
-    clock["eval"] += time.time() - t
-    os.makedirs(args.out, exist_ok=True)
-    weights, cfg = model.export_weights(state, os.path.join(args.out, f"detection_{args.model}.weights"))
+    final = evaluate.evaluate(variables, network, test_set, config["img_size"], batch_size=50, coco=True)
+    eval_minutes = (time.time() - t) / 60
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    curve = [{"step": r["step"], "val_mAP50_200": round(r["val_mAP50"], 4)} for r in rows if "val_mAP50" in r]
+    rates = [r["images_per_s"] for r in rows if "images_per_s" in r]
+    os.makedirs(OUT, exist_ok=True)
+    stem = os.path.join(OUT, f"detection_{args.model}{args.tag}")
+    shutil.copy(results["weights"], stem + ".weights")
+    shutil.copy(results["cfg"], stem + ".cfg")
     result = {
-        "model": args.model, "dataset": "offline detection (13 classes), train 4000 / held-out 500",
-        "img_size": args.img_size, "batch_size": args.batch_size, "steps_done": int(state.step),
-        "steps_planned": args.steps, "stopped_by_budget_at": stopped, "budget_minutes": args.minutes,
-        "train_minutes": round(clock["train"] / 60, 2), "eval_minutes": round(clock["eval"] / 60, 2),
-        "wall_minutes": round((time.time() - t_start) / 60, 2),
+        "model": args.model, "command": "python -m detection.train " + " ".join(flags),
+        "dataset": "offline detection (13 classes, 128 px images): train 4000 / held-out 500",
+        "img_size": config["img_size"], "batch_size": config["batch_size"], "steps": results["steps"],
+        "wall_minutes_this_session": round(train_minutes, 2),
+        "median_images_per_s": round(sorted(rates)[len(rates) // 2], 1) if rates else None,
+        "eval_minutes": round(eval_minutes, 2),
         "mAP50_area": round(final["mAP"], 4), "mAP50_11point": round(final["mAP_11point"], 4),
         "coco_mAP": round(final["coco"]["mAP"], 4), "coco_mAP50": round(final["coco"]["mAP50"], 4),
-        "per_class_ap": dict(zip(train_set.class_names, [round(a, 4) for a in final["ap"]])),
-        "curve": curve, "anchors": anchors,
+        "per_class_ap": dict(zip(test_set.class_names, [round(a, 4) for a in final["ap"]])),
+        "curve_200_images": curve,
         "platform": f"{platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} {jax.default_backend()}",
-        "load_average_at_end": os.getloadavg(), "weights": weights, "cfg": cfg,
-        "config": {k: v for k, v in dataclasses.asdict(config).items()},
+        "load_average_start_end": [round(load0[0], 1), round(load1[0], 1)], "config": config,
+        "weights": stem + ".weights", "cfg": stem + ".cfg",
     }
-    path = os.path.join(args.out, f"detection_quality_{args.model}.json")
+    path = os.path.join(OUT, f"detection_quality_{args.model}{args.tag}.json")
+    earlier = []
+    if args.resume and os.path.exists(path):  # a budget split into sessions: keep each session's figures
+        with open(path) as f:
+            earlier = json.load(f).get("sessions", [])
+    result["sessions"] = earlier + [{"until_step": results["steps"], "wall_minutes": round(train_minutes, 2),
+                                     "load_average_start_end": result["load_average_start_end"]}]
+    result["wall_minutes_all_sessions"] = round(sum(x["wall_minutes"] for x in result["sessions"]), 2)
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: v for k, v in result.items() if k not in ("config", "per_class_ap")}, indent=1))
-    print(f"| {args.model} | {args.img_size} | {int(state.step)} x {args.batch_size} | "
-          f"{result['train_minutes']:.1f} min | {result['mAP50_area']:.3f} | {result['mAP50_11point']:.3f} | "
+    print(f"| {args.model} | {config['img_size']} | {results['steps']} x {config['batch_size']} | "
+          f"{result['wall_minutes_all_sessions']:.1f} min | {result['mAP50_area']:.3f} | {result['mAP50_11point']:.3f} | "
           f"{result['coco_mAP']:.3f} |")
     return result
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     main()

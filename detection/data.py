@@ -9,8 +9,9 @@ ids) with ``class_names``:
 - :class:`CocoJson`: a COCO ``instances_*.json`` and its image folder.
 - :class:`TfdsDetection`: tensorflow-datasets ``voc`` / ``coco`` when already prepared (never downloads).
 
-:func:`batches` letterboxes to the network size and pads boxes to a fixed count, giving the batch dicts that
-``model.train_step`` takes.
+:class:`DetectionSource` letterboxes to the network size, pads boxes to a fixed count and augments, giving the
+batch dicts that ``model.train_step`` takes; :class:`DetectionLoader` serves them (shuffled, resumable,
+prefetched) to the engine.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import dataclasses
 import glob
 import json
 import os
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from detection import inference
+from detection import augment, inference
+from gan_jax.data import Loader
 
 
 @dataclasses.dataclass
@@ -333,6 +335,9 @@ class TfdsDetection:
                 f"with network access and TensorFlow (pip install 'gan-jax[tf]'):\n"
                 f"    tfds build {full} --data_dir {data_dir or '~/tensorflow_datasets'}\n"
                 "(COCO also needs its manual download, see the tfds catalog), then pass the same data_dir.")
+        if builder.info.splits and split.split("[")[0] not in builder.info.splits:
+            raise ValueError(f"tensorflow-datasets '{full}' has no split {split!r} (it has "
+                             f"{', '.join(sorted(builder.info.splits))})")
         self.source = tfds.data_source(full, split=split, data_dir=data_dir)
         self.class_names = tuple(builder.info.features["objects"]["label"].names)
 
@@ -361,21 +366,83 @@ class TfdsDetection:
         return Example(image, boxes.astype(np.float32), labels, difficult, image_id=image_id)
 
 
-def get_dataset(name: str, split: str = "train", size: int = 128, data_dir: str | None = None,
-                names: str | None = None, seed: int = 0):
-    """'offline' | 'voc' | 'coco' (tfds) | 'folder:PATH' (darknet labels, needs names) | 'cocojson:ANN.json:IMAGES'."""
+def get_dataset(name: str, split: str = "train", data_dir: str | None = None, names: str | None = None,
+                seed: int = 0, image_dir: str | None = None):
+    """A dataset by spec:
+
+    - ``offline``: :class:`OfflineDetection` (split 'train' or 'test', 128 px whatever the network's input size);
+    - ``voc``, ``coco``, ``tfds:voc/2007``, ``tfds:coco/2017`` (any tfds name): :class:`TfdsDetection`, prepared
+      in ``data_dir`` ('val' means tfds' 'validation');
+    - ``folder:PATH`` or a folder / list-file path: :class:`DarknetFolder`; class names from ``names`` or from the
+      one ``*.names`` / ``classes.txt`` file in the folder (or beside the list file);
+    - ``cocojson:ANN.json:IMAGE_DIR`` or an ``ANN.json`` path (images in ``image_dir``, default: COCO's layout,
+      ``annotations/instances_val2017.json`` -> ``val2017/``): :class:`CocoJson`.
+
+    Folder and json datasets have no splits here: ``split`` is ignored (see :func:`holdout` for a held-out part).
+    """
     if name == "offline":
-        return OfflineDetection(split, size=size, seed=seed)
-    if name in TFDS_NAMES or name.startswith(("voc/", "coco/")):
-        return TfdsDetection(name, split="validation" if split == "val" else split, data_dir=data_dir)
-    if name.startswith("folder:"):
-        if not names:
-            raise ValueError("a darknet label folder needs --names (a .names file, one class per line)")
-        return DarknetFolder(name[len("folder:"):], names)
+        return OfflineDetection(split, seed=seed)
+    tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
+    if tfds_name in TFDS_NAMES or name.startswith("tfds:") or name.startswith(("voc/", "coco/")):
+        return TfdsDetection(tfds_name, split="validation" if split == "val" else split, data_dir=data_dir)
     if name.startswith("cocojson:"):
         ann, images = name[len("cocojson:"):].split(":", 1)
         return CocoJson(ann, images)
-    raise ValueError(f"unknown dataset {name!r}: use offline, voc, coco, folder:PATH or cocojson:ANN.json:IMAGE_DIR")
+    if name.lower().endswith(".json"):
+        if not os.path.isfile(name):
+            raise FileNotFoundError(f"no COCO annotation file {name!r}")
+        return CocoJson(name, image_dir or coco_image_dir(name))
+    path = name[len("folder:"):] if name.startswith("folder:") else name
+    if os.path.exists(path):
+        return DarknetFolder(path, names or find_names_file(path))
+    raise ValueError(f"unknown dataset {name!r}: use offline, tfds:voc/2007, tfds:coco/2017, a darknet label folder "
+                     "(or folder:PATH), a list file, or a COCO instances_*.json")
+
+
+def find_names_file(path: str) -> str:
+    """The class-names file of a darknet folder: the single ``*.names`` or ``classes.txt`` in it (or beside a list
+    file)."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    found = sorted(glob.glob(os.path.join(folder, "*.names")) + glob.glob(os.path.join(folder, "classes.txt")))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(os.path.basename(f) for f in found)})"
+        raise FileNotFoundError(f"{folder} has {what} class-names file (*.names or classes.txt, one class per "
+                                "line): pass --names FILE")
+    return found[0]
+
+
+def coco_image_dir(annotation_file: str) -> str:
+    """COCO's layout: ROOT/annotations/instances_val2017.json -> ROOT/val2017 (else the json's own folder)."""
+    folder = os.path.dirname(os.path.abspath(annotation_file))
+    stem = os.path.splitext(os.path.basename(annotation_file))[0]
+    guess = os.path.join(os.path.dirname(folder), stem.split("_", 1)[-1])
+    return guess if os.path.isdir(guess) else folder
+
+
+class Subset:
+    """Examples ``indices`` of a dataset (same class names)."""
+
+    def __init__(self, dataset, indices: Sequence[int]):
+        self.dataset, self.indices = dataset, np.asarray(indices, np.int64)
+        self.class_names = dataset.class_names
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Example:
+        return self.dataset[int(self.indices[i])]
+
+
+def holdout(dataset, fraction: float, seed: int = 0) -> tuple[Subset, Subset]:
+    """(train, held-out): a seeded random ``fraction`` of the examples is held out (at least one)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"held-out fraction must be in (0, 1), got {fraction}")
+    n = len(dataset)
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    k = max(1, int(round(n * fraction)))
+    if k >= n:
+        raise ValueError(f"a dataset of {n} images is too small to hold {fraction:.0%} out")
+    return Subset(dataset, np.sort(order[k:])), Subset(dataset, np.sort(order[:k]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -395,25 +462,35 @@ def to_network_input(example: Example, img_size: int, max_boxes: int) -> dict[st
     return {"image": image, "boxes": out_boxes, "classes": out_classes}
 
 
-def batches(dataset, batch_size: int, img_size: int, max_boxes: int = 50, seed: int = 0, shuffle: bool = True,
-            repeat: bool = True, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
-    """Fixed-shape batches. Epoch e is ordered by ``default_rng([seed, e])``; only whole batches are yielded when
-    repeating (the last partial batch of each epoch is dropped), a final partial batch is yielded otherwise.
-    ``start`` skips that many batches (to resume)."""
-    n = len(dataset)
-    per_epoch = n // batch_size if repeat else -(-n // batch_size)
-    if per_epoch == 0:
-        raise ValueError(f"dataset of {n} examples is smaller than one batch of {batch_size}")
-    k = start
-    while True:
-        epoch, b = divmod(k, per_epoch)
-        if not repeat and epoch > 0:
-            return
-        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
-        idx = order[b * batch_size:(b + 1) * batch_size]
-        items = [to_network_input(dataset[int(i)], img_size, max_boxes) for i in idx]
-        yield {key: np.stack([it[key] for it in items]) for key in items[0]}
-        k += 1
+class DetectionSource:
+    """A detection dataset as a :class:`gan_jax.data.Loader` source: ``get(indices, rng)`` -> fixed-shape batch
+    {'image' [B, S, S, 3] float32 in [0, 1], 'boxes' [B, M, 4] normalised cxcywh, 'classes' [B, M] int32, -1 =
+    padding}, letterboxed to ``img_size``; augmented (:func:`augment.augment_example`) when given an ``rng`` and
+    ``augment`` options."""
+
+    def __init__(self, dataset, img_size: int, max_boxes: int, augment_options: augment.DetectionAugment | None = None):
+        self.dataset, self.img_size, self.max_boxes = dataset, img_size, max_boxes
+        self.augment_options = augment_options
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def get(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        items = [to_network_input(self.dataset[int(i)], self.img_size, self.max_boxes) for i in indices]
+        if rng is not None and self.augment_options is not None:
+            for it in items:
+                it["image"], it["boxes"], it["classes"] = augment.augment_example(
+                    rng, it["image"], it["boxes"], it["classes"], self.augment_options)
+        return {key: np.stack([it[key] for it in items]) for key in items[0]}
+
+
+class DetectionLoader(Loader):
+    """gan_jax's resumable :class:`Loader` (batch k = rows of a seeded per-epoch permutation), with batch k
+    augmented by ``default_rng([seed, 1, k])``: each batch, augmentation included, is a pure function of
+    (seed, k), so a resumed run (which restores ``position``) sees exactly the batches of an uninterrupted one."""
+
+    def batch(self, k: int) -> dict[str, np.ndarray]:
+        return self.source.get(self.indices(k), rng=np.random.default_rng([self.seed, 1, k]))
 
 
 def kmeans_anchors(dataset, img_size: int, k: int = 6, n_samples: int = 2000, seed: int = 0, iters: int = 100

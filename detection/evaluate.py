@@ -200,10 +200,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--weights", required=True, help="darknet .weights file")
     p.add_argument("--cfg", default="yolov3-tiny", help="a .cfg file or a built-in name (yolov3-tiny, yolov4-tiny)")
     p.add_argument("--data", default="offline",
-                   help="offline | voc | coco (tfds, prepared) | folder:PATH | cocojson:ANN.json:IMAGE_DIR")
+                   help="offline | tfds:voc/2007 | tfds:coco/2017 (prepared) | a darknet label folder | ANN.json")
     p.add_argument("--split", default="test")
     p.add_argument("--data-dir", default=None, help="tfds data_dir")
-    p.add_argument("--names", default=None, help=".names file (for folder:PATH)")
+    p.add_argument("--names", default=None, help=".names file of a darknet folder (default: the folder's)")
+    p.add_argument("--image_dir", default=None, help="images of a COCO json (default: COCO's layout)")
     p.add_argument("--img-size", type=int, default=None, help="network input (default: the cfg's width)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
@@ -220,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     size = args.img_size or network.net.width
     inference.check_size((size, size))
     variables = jax.tree.map(jnp.asarray, darknet.load_weights(args.weights, network))
-    dataset = data.get_dataset(args.data, args.split, size=size, data_dir=args.data_dir, names=args.names)
+    dataset = data.get_dataset(args.data, args.split, data_dir=args.data_dir, names=args.names,
+                               image_dir=args.image_dir)
     if len(dataset.class_names) != network.n_classes:
         raise SystemExit(f"the dataset has {len(dataset.class_names)} classes, the network {network.n_classes}")
     result = evaluate(variables, network, dataset, size, args.batch_size, args.limit, coco=args.coco)

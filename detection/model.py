@@ -2,9 +2,12 @@
 JAX/Flax, with the model contract of the project (``Config``, ``init``, ``train_step``).
 
 The networks are darknet's own layer lists (``detection/darknet.py`` builds them from cfg text, so the official
-``.weights`` load into them); this module adds training: the YOLOv3 loss (``detection/loss.py``), augmentation
-inside the step (``detection/augment.py``), darknet's optimiser (SGD with momentum, weight decay on conv kernels,
-learning rate warm-up ``lr * (step / burn_in) ** 4`` then ``steps``/``scales`` drops) or Adam.
+``.weights`` load into them); this module adds training: the YOLOv3 loss (``detection/loss.py``), darknet's
+optimiser (SGD with momentum, weight decay on conv kernels, learning rate warm-up ``lr * (step / burn_in) ** 4``
+then ``steps``/``scales`` drops) or Adam. The augmentation (``detection/augment.py``) runs on the host, in the
+batch pipeline (``data.DetectionSource``); ``train_step`` is the loss and the update only.
+
+    python -m detection.train --model yolov3-tiny --dataset offline --steps 2000      # on gan_jax.engine
 
     from detection import model, data, train
     config = model.Config(model="yolov3-tiny", n_classes=13, img_size=128, batch_size=16)
@@ -26,12 +29,12 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from detection import augment, boxes as box_ops, darknet, loss as loss_lib
+from detection import boxes as box_ops, darknet, loss as loss_lib
 
 DATA = "detection"  # images with boxes and class ids
+NAME = "yolo"  # the engine's name for this module's runs (checkpoint metadata); Config.model says which network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,21 @@ class Config:
     dataset: str = "offline"
 
     def __post_init__(self):
+        # a Config read back from JSON (gan_jax.engine.config_from_dict) has lists inside its tuples; a Config
+        # must stay hashable (it is a static part of State and keys the network cache)
+        for name in ("anchors", "masks"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(tuple(v) for v in value))
+        for name in ("steps", "scales"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("n_classes", "img_size", "batch_size", "max_boxes", "width", "lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.scale_min <= self.scale_max or self.scale_min <= 0:
+            raise ValueError(f"need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}")
+        if not 0 <= self.flip <= 1 or not 0 <= self.translate < 1:
+            raise ValueError(f"flip must be in [0, 1] and translate in [0, 1), got {self.flip}, {self.translate}")
         if self.img_size % 32:
             raise ValueError(f"img_size={self.img_size} is not divisible by 32")
         if self.model not in darknet.BUILTIN:
@@ -164,29 +182,32 @@ def init(rng: jax.Array, config: Config) -> State:
 
 def _prior_head_bias(params: dict, network: darknet.Network) -> dict:
     """Starts each head at objectness 0.01 and class probability 1/C. darknet starts these biases at 0; the prior
-    (Lin et al. 2017, RetinaNet) keeps the thousands of negatives from swamping the first steps from scratch."""
+    (Lin et al. 2017, RetinaNet) keeps the thousands of negatives from swamping the first steps from scratch.
+    (jnp only: the engine jits ``init`` and evaluates its shapes abstractly.)"""
+    params = dict(params)
     for i, layer in enumerate(network.layers):
         if isinstance(layer, darknet.Yolo):
-            conv = params[f"conv_{i - 1}"]
+            conv = dict(params[f"conv_{i - 1}"])
             k = 5 + layer.classes
-            bias = np.array(conv["bias"]).reshape(len(layer.mask), k)
-            bias[:, 4] = math.log(0.01 / 0.99)
-            bias[:, 5:] = math.log(1.0 / max(layer.classes - 1, 1))
-            conv["bias"] = jnp.asarray(bias.reshape(-1))
+            prior = jnp.full((k,), 0.0).at[4].set(math.log(0.01 / 0.99))
+            prior = prior.at[5:].set(math.log(1.0 / max(layer.classes - 1, 1)))
+            keep = jnp.zeros((k,), bool).at[4:].set(True)
+            bias = conv["bias"].reshape(len(layer.mask), k)
+            conv["bias"] = jnp.where(keep, prior, bias).reshape(-1)
+            params[f"conv_{i - 1}"] = conv
     return params
 
 
 def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
-    """One SGD/Adam step on an augmented batch; pure (jit it with ``donate_argnums=0``)."""
+    """One SGD/Adam step on a batch (already augmented on the host by ``data.DetectionSource``); pure, jit it
+    with ``donate_argnums=0``. ``rng`` is the engine's step key: nothing here is random (the augmentation's
+    randomness lives in the host pipeline, seeded by the batch number), so it is unused."""
+    del rng
     config = state.config
     network = network_for(config)
     net_hw = (config.img_size, config.img_size)
-    images, boxes, classes = augment.augment_detection_batch(
-        rng, jnp.asarray(batch["image"], jnp.float32), jnp.asarray(batch["boxes"], jnp.float32),
-        jnp.asarray(batch["classes"], jnp.int32), scale_range=(config.scale_min, config.scale_max),
-        translate=config.translate, flip=config.flip, hue=config.hue, saturation=config.saturation,
-        exposure=config.exposure, cutout_holes=config.cutout_holes,
-        cutout_size=int(round(config.cutout_size * config.img_size)))
+    images = jnp.asarray(batch["image"], jnp.float32)
+    boxes, classes = jnp.asarray(batch["boxes"], jnp.float32), jnp.asarray(batch["classes"], jnp.int32)
 
     def loss_fn(params):
         heads, updates = darknet.Darknet(network, config.bn_momentum).apply(

@@ -1,4 +1,5 @@
-"""Detection datasets: the offline set, darknet label folders, COCO json, tfds guard, batching."""
+"""Detection datasets: the offline set, darknet label folders, COCO json, tfds (guard and mock data), the batch
+source and the resumable loader."""
 
 import json
 
@@ -132,24 +133,85 @@ def test_tfds_record_conversion():
     assert ex.image_id == 42 and ex.classes.tolist() == [1]  # the crowd box is dropped
 
 
-def test_batches_fixed_shapes_padding_and_resume():
+def test_source_and_loader_fixed_shapes_padding_augmentation_and_resume():
+    from detection import augment
+
     ds = data.OfflineDetection("train", size=64, n=10)
-    it = data.batches(ds, batch_size=4, img_size=64, max_boxes=3, seed=1)
-    first = [next(it) for _ in range(3)]
-    b = first[0]
+    plain = data.DetectionSource(ds, img_size=64, max_boxes=3)
+    b = plain.get(np.array([0, 1, 2, 3]))
     assert b["image"].shape == (4, 64, 64, 3) and b["image"].dtype == np.float32
     assert b["boxes"].shape == (4, 3, 4) and b["classes"].shape == (4, 3) and b["classes"].dtype == np.int32
     assert 0 <= b["image"].min() and b["image"].max() <= 1
     for k in range(4):
         n = int((b["classes"][k] >= 0).sum())
+        assert n == min(len(ds[k].classes), 3)
         assert np.all(b["classes"][k, n:] == -1) and np.all(b["boxes"][k, n:] == 0)
-    resumed = next(data.batches(ds, batch_size=4, img_size=64, max_boxes=3, seed=1, start=2))
-    np.testing.assert_array_equal(resumed["image"], first[2]["image"])  # epoch 1's first batch
+    np.testing.assert_allclose(b["image"][0], ds[0].image / 255.0, atol=1e-6)  # no rng: not augmented
     # letterboxing a different size: 64 -> 96 keeps the boxes in place (square image)
-    big = next(data.batches(ds, batch_size=4, img_size=96, max_boxes=3, seed=1))
-    np.testing.assert_allclose(big["boxes"], b["boxes"], atol=1e-6)
-    with pytest.raises(ValueError, match="smaller than one batch"):
-        next(data.batches(ds, batch_size=32, img_size=64))
+    np.testing.assert_allclose(data.DetectionSource(ds, 96, 3).get(np.arange(4))["boxes"], b["boxes"], atol=1e-6)
+
+    source = data.DetectionSource(ds, 64, 3, augment.DetectionAugment())
+    loader = data.DetectionLoader(source, batch_size=4, seed=1, prefetch=0)
+    first = [next(loader) for _ in range(3)]
+    assert not np.allclose(first[0]["image"], plain.get(loader.indices(0))["image"])  # augmented
+    resumed = data.DetectionLoader(source, batch_size=4, seed=1, start=2)  # with the prefetch thread
+    try:
+        again = next(resumed)
+    finally:
+        resumed.close()
+    for key in again:  # batch 2 (epoch 1's first), augmentation included, is a function of (seed, 2) only
+        np.testing.assert_array_equal(again[key], first[2][key])
+    other = data.DetectionLoader(source, batch_size=4, seed=2, prefetch=0)
+    assert not np.array_equal(next(other)["image"], first[0]["image"])
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        data.DetectionLoader(source, batch_size=32, seed=0)
+
+
+def test_get_dataset_specs_names_file_and_holdout(tmp_path):
+    d = _folder(tmp_path, {f"im{i}": ["1 0.5 0.5 0.2 0.2"] for i in range(10)})
+    with pytest.raises(FileNotFoundError, match="no class-names file"):
+        data.get_dataset(str(d))
+    (d / "obj.names").write_text("a\nb\n")
+    ds = data.get_dataset(str(d))
+    assert isinstance(ds, data.DarknetFolder) and ds.class_names == ("a", "b") and len(ds) == 10
+    train, held = data.holdout(ds, 0.2, seed=0)
+    assert len(train) == 8 and len(held) == 2 and train.class_names == ("a", "b")
+    assert not set(train.indices) & set(held.indices)
+    np.testing.assert_array_equal(held[0].boxes, ds[int(held.indices[0])].boxes)
+    (d / "classes.txt").write_text("a\nb\n")
+    with pytest.raises(FileNotFoundError, match="2 \\(classes.txt, obj.names\\)"):
+        data.get_dataset("folder:" + str(d))
+    with pytest.raises(ValueError, match="unknown dataset 'nothing_here'"):
+        data.get_dataset("nothing_here")
+    # COCO's layout: ROOT/annotations/instances_x.json with images in ROOT/x
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "x").mkdir()
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(tmp_path / "x" / "a.jpg")
+    coco = {"images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}],
+            "categories": [{"id": 3, "name": "c"}], "annotations": []}
+    (tmp_path / "annotations" / "instances_x.json").write_text(json.dumps(coco))
+    cj = data.get_dataset(str(tmp_path / "annotations" / "instances_x.json"))
+    assert cj.image_dir == str(tmp_path / "x") and cj[0].image.shape == (10, 20, 3)
+
+
+def test_tfds_voc_with_mock_data(monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
+    # tfds' random mock records give each object field its own length; these follow the voc features
+    rng = np.random.default_rng(0)
+    records = [{"image": rng.integers(0, 255, (30 + i, 40, 3), dtype=np.uint8), "image/filename": f"{i}.jpg",
+                "objects": {"bbox": np.array([[0.1, 0.2, 0.5, 0.6]] * 3, np.float32), "label": np.array([1, 5, 19]),
+                            "is_difficult": np.array([False, True, False])}} for i in range(6)]
+    with tfds.testing.mock_data(as_data_source_fn=lambda *args, **kwargs: records):
+        ds = data.get_dataset("tfds:voc/2007", "train")
+        val = data.get_dataset("voc", "val")
+        ex = ds[2]
+        assert len(ds) == 6 and len(val) == 6 and len(ds.class_names) == 20
+        batch = data.DetectionSource(ds, 64, 8).get(np.arange(3))
+    assert ex.image.shape == (32, 40, 3) and ex.classes.tolist() == [1, 5, 19]
+    np.testing.assert_allclose(ex.boxes[0], [0.4, 0.3, 0.4, 0.4], atol=1e-6)
+    assert ex.difficult.tolist() == [False, True, False]
+    assert batch["image"].shape == (3, 64, 64, 3) and batch["classes"].shape == (3, 8)
 
 
 def test_kmeans_anchors_sorted_and_plausible():
