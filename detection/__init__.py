@@ -7,5 +7,6 @@ Modules:
 - ``augment``: Cutout (numpy and jax, shared with the image classifiers) and box-aware augmentations.
 - ``data``: the offline generated set, darknet label folders, COCO json, tfds voc/coco; fixed-shape batches.
 - ``inference``: letterboxing, image loading, ``Detector``. ``evaluate``: VOC/COCO mAP (+ CLI).
-- ``detect``: ``python -m detection.detect IMAGE... --weights FILE --out DIR``. ``train``: a plain loop.
+- ``detect``: ``python -m detection.detect IMAGE... --weights FILE --out DIR``. ``train``: ``python -m
+  detection.train`` on gan_jax.engine, and ``train.train()`` for Python (same pipeline and step).
 """
