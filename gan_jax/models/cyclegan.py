@@ -39,6 +39,8 @@ import optax
 from flax import struct
 
 from gan_jax import losses
+from gan_jax.models import _two_way
+from gan_jax.models._two_way import check_images, generator_name, unpaired_batch
 from gan_jax.nets import image_pool, patchgan, resnet
 from gan_jax.nets import state as netstate
 
@@ -139,13 +141,6 @@ def init(rng: jax.Array, config: Config) -> State:
                  pool_a=image_pool.empty(shape), pool_b=image_pool.empty(shape), config=config)
 
 
-def unpaired_batch(batch: dict) -> tuple[jax.Array, jax.Array]:
-    if "image_a" not in batch or "image_b" not in batch:
-        raise ValueError(f"this model trains on unpaired {{'image_a', 'image_b'}} batches (data kind 'unpaired'), got "
-                         f"keys {sorted(batch)}")
-    return batch["image_a"], batch["image_b"]
-
-
 def generator_losses(state: State, g_params, real_a: jax.Array, real_b: jax.Array):
     """(total, aux): the script's loss_G and its terms, with the translations for the D updates."""
     config = state.config
@@ -191,31 +186,20 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     return state.replace(step=state.step + 1, g=g, d_a=d_a, d_b=d_b, pool_a=pool_a, pool_b=pool_b), metrics
 
 
-def check_images(images: jax.Array, config: Config, multiple: int = 4) -> None:
-    if images.ndim != 4 or images.shape[-1] != config.channels:
-        raise ValueError(f"expected input images [N, H, W, {config.channels}], got shape {tuple(images.shape)}")
-    h, w = images.shape[1:3]
-    if min(h, w) < multiple or h % multiple or w % multiple:
-        raise ValueError(f"input images are {h}x{w}; the generators need sides that are multiples of {multiple}")
-
-
 def translate(state: State, images: jax.Array, rng: jax.Array | None = None, direction: str = "AtoB") -> jax.Array:
     """Images of domain A (``AtoB``) or B (``BtoA``), [N, H, W, C] in [-1, 1] (H, W multiples of 4) -> the other
     domain. ``rng`` is unused (deterministic generators), kept for the common protocol."""
-    if direction not in ("AtoB", "BtoA"):
-        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    name = generator_name(direction)
     check_images(images, state.config)
     gen, _ = _nets(state.config)
-    return gen.apply({"params": state.g.params["G_AB" if direction == "AtoB" else "G_BA"]}, images)
+    return gen.apply({"params": state.g.params[name]}, images)
 
 
 def reconstruct(state: State, images: jax.Array, direction: str = "AtoB") -> jax.Array:
     """The cycle: A -> B -> A (``AtoB``) or B -> A -> B."""
-    back = "BtoA" if direction == "AtoB" else "AtoB"
-    return translate(state, translate(state, images, direction=direction), direction=back)
+    return _two_way.reconstruct(translate, state, images, direction)
 
 
 def samples(state: State, rng: jax.Array, batch: dict) -> jax.Array:
     """Rows: real A, G_AB(A), real B, G_BA(B) (the script's sample grid)."""
-    real_a, real_b = unpaired_batch(batch)
-    return jnp.concatenate([real_a, translate(state, real_a), real_b, translate(state, real_b, direction="BtoA")])
+    return _two_way.samples(translate, state, batch)

@@ -39,7 +39,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from gan_jax import losses
-from gan_jax.models.cyclegan import check_images, unpaired_batch
+from gan_jax.models import _two_way
+from gan_jax.models._two_way import check_images, generator_name, unpaired_batch
 from gan_jax.nets import patchgan, unet
 from gan_jax.nets import state as netstate
 
@@ -154,18 +155,15 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
 def translate(state: State, images: jax.Array, rng: jax.Array | None = None, direction: str = "AtoB") -> jax.Array:
     """Images of domain A (``AtoB``) or B (``BtoA``) [N, H, W, C] in [-1, 1] (sides multiples of 2^unet_depth) ->
     the other domain, dropout off. ``rng`` is unused, kept for the common protocol."""
-    if direction not in ("AtoB", "BtoA"):
-        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    name = generator_name(direction)
     check_images(images, state.config, 2 ** state.config.unet_depth)
     gen, _ = _nets(state.config)
-    return gen.apply({"params": state.g.params["G_AB" if direction == "AtoB" else "G_BA"]}, images, train=False)
+    return gen.apply({"params": state.g.params[name]}, images, train=False)
 
 
 def reconstruct(state: State, images: jax.Array, direction: str = "AtoB") -> jax.Array:
-    back = "BtoA" if direction == "AtoB" else "AtoB"
-    return translate(state, translate(state, images, direction=direction), direction=back)
+    return _two_way.reconstruct(translate, state, images, direction)
 
 
 def samples(state: State, rng: jax.Array, batch: dict) -> jax.Array:
-    real_a, real_b = unpaired_batch(batch)
-    return jnp.concatenate([real_a, translate(state, real_a), real_b, translate(state, real_b, direction="BtoA")])
+    return _two_way.samples(translate, state, batch)
