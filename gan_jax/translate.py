@@ -97,8 +97,11 @@ def resize(image_uint8: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def translate_files(model, config, state, files: list[str], out_dir: str, *, direction: str | None = None,
                     n_styles: int | None = None, keep_size: bool = False, tile: int = 128, overlap: int = 16,
-                    seed: int = 0) -> list[str]:
-    """Translate ``files`` with ``model.translate``; returns the PNG paths written."""
+                    seed: int = 0, attrs: str | None = None) -> list[str]:
+    """Translate ``files`` with ``model.translate``; returns the PNG paths written.
+
+    ``attrs`` (models conditioned on attributes: stargan): "Name[=0|1],..." sets those attributes and keeps the
+    others as the model's classifier reads them; None writes one output per attribute, flipped."""
     import functools
 
     import jax
@@ -117,11 +120,16 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
         if n_styles < 1:
             raise ValueError(f"--n_styles must be >= 1, got {n_styles}")
         options["n_styles"] = n_styles
-    required = [n for n, prm in list(accepted.items())[2:] if prm.default is inspect.Parameter.empty and n != "rng"]
+    by_attrs = "attrs" in accepted
+    if attrs is not None and not by_attrs:
+        raise ValueError(f"model {name} is not conditioned on attributes: it takes no --attrs")
+    required = [n for n, prm in list(accepted.items())[2:]
+                if prm.default is inspect.Parameter.empty and n not in ("rng", "attrs")]
     if required:
         raise ValueError(f"model {name}'s translate needs {', '.join(required)}, which this command cannot supply")
     translate = jax.jit(functools.partial(model.translate, **options))
-    fn = translate if "rng" in accepted else (lambda s, x, rng: translate(s, x))
+    fn = translate if "rng" in accepted else (lambda s, x, rng, **kw: translate(s, x, **kw))
+    targets_fn = model.attribute_targets if by_attrs else None  # eager: keeps its outputs in attribute order
     key = jax.random.key(seed)
     scale = getattr(model, "SCALE", None)
     channels = config.channels
@@ -136,12 +144,16 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
             outputs = {f"{stem}_x{scale}": result}
         else:
             size = (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
-            result = np.asarray(fn(state, to_model(resize(image, size)), rng))
-            suffix = f"_{direction}" if "direction" in options else "_out"
-            if n_styles is not None:  # [K, 1, H, W, C]
+            x = to_model(resize(image, size))
+            if by_attrs:  # one output per target attribute vector
+                outputs = {f"{stem}_{k}": np.asarray(fn(state, x, rng, attrs=v))[0]
+                           for k, v in targets_fn(state, x, attrs).items()}
+            elif n_styles is not None:  # [K, 1, H, W, C]
+                result = np.asarray(fn(state, x, rng))
                 outputs = {f"{stem}_style{k}": result[k, 0] for k in range(n_styles)}
             else:
-                outputs = {f"{stem}{suffix}": result[0]}
+                suffix = f"_{direction}" if "direction" in options else "_out"
+                outputs = {f"{stem}{suffix}": np.asarray(fn(state, x, rng))[0]}
             if keep_size:
                 outputs = {k: resize(to_uint8(v), image.shape[:2]).astype(np.float32) / 127.5 - 1.0
                            for k, v in outputs.items()}
@@ -160,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default RUN/translations)")
     p.add_argument("--direction", default=None, choices=("AtoB", "BtoA"), help="two-way models: which generator")
     p.add_argument("--n_styles", type=int, default=None, help="multimodal models: translations per input")
+    p.add_argument("--attrs", default=None,
+                   help="stargan: attributes to set, e.g. Blond_Hair,Male=0 (the rest kept as its classifier reads "
+                        "them); default: one output per attribute, flipped")
     p.add_argument("--keep_size", action="store_true", help="resize outputs back to their input's size")
     p.add_argument("--tile", type=int, default=128, help="super-resolution: tile side, in input pixels")
     p.add_argument("--overlap", type=int, default=16, help="super-resolution: tile overlap, in input pixels")
@@ -180,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"model {model.__name__.rsplit('.', 1)[-1]} does not translate images (no translate)")
         written = translate_files(model, config, state, files, args.out or os.path.join(args.run, "translations"),
                                   direction=args.direction, n_styles=args.n_styles, keep_size=args.keep_size,
-                                  tile=args.tile, overlap=args.overlap, seed=args.seed)
+                                  tile=args.tile, overlap=args.overlap, seed=args.seed, attrs=args.attrs)
     except (ValueError, OSError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -76,6 +76,23 @@ def test_contract_translate_and_samples(model):
     assert grid.shape == (config.batch_size * model.GRID_COLS, *shape[1:])  # each row: input, then 7 styles
 
 
+@pytest.mark.parametrize("model", [unit, munit], ids=ids)
+def test_unit_munit_decay_their_learning_rate_like_the_scripts(model):
+    """unit.py / munit.py step utils.LambdaLR after every epoch for G and both Ds: at the end of training the LR is 0,
+    so a step there changes nothing; with steps_per_epoch 0 (unknown) the LR stays constant."""
+    config = tiny(model, n_epochs=2, decay_epoch=1, steps_per_epoch=1)
+    state = model.init(jax.random.key(0), config)
+    # a step taken when every optimizer has counted 2 steps (epoch 2 = n_epochs: factor 0) leaves all params as they are
+    bump = lambda net: net.replace(opt_state=jax.tree.map(
+        lambda x: jnp.full_like(x, 2) if x.dtype == jnp.int32 else x, net.opt_state))
+    state = state.replace(g=bump(state.g), d_a=bump(state.d_a), d_b=bump(state.d_b))
+    new, _ = jax.jit(model.train_step)(state, batch_for(config), jax.random.key(1))
+    for name in ("g", "d_a", "d_b"):
+        chex.assert_trees_all_close(getattr(new, name).params, getattr(state, name).params, atol=0)
+    with pytest.raises(ValueError, match="--decay_epoch 5 >= --n_epochs 5"):
+        tiny(model, n_epochs=5, decay_epoch=5, steps_per_epoch=3).validate()
+
+
 # ---- unit: the shared latent space ----
 
 def test_unit_translation_passes_through_the_shared_blocks_only():

@@ -160,10 +160,12 @@ def test_cyclegan_cycle_and_identity_terms_match_an_independent_computation():
 
 def test_cyclegan_lr_decay_is_linear_after_decay_epoch():
     config = cyclegan.Config(n_epochs=200, decay_epoch=100, steps_per_epoch=10)
-    factor = lambda count: float(cyclegan.lr_factor(config, jnp.asarray(count)))
+    factor = lambda count: float(netstate.epoch_decay_factor(config, jnp.asarray(count)))
     assert [factor(c) for c in (0, 999, 1000, 1009, 1010, 1500, 1999)] == pytest.approx(
         [1.0, 1.0, 1.0, 1.0, 0.99, 0.5, 0.01])
-    assert float(cyclegan.lr_factor(cyclegan.Config(), jnp.asarray(10 ** 6))) == 1.0  # steps_per_epoch 0: constant
+    assert float(netstate.epoch_decay_factor(cyclegan.Config(), jnp.asarray(10 ** 6))) == 1.0  # 0: constant
+    with pytest.raises(ValueError, match="--decay_epoch 100 >= --n_epochs 100"):
+        cyclegan.Config(n_epochs=100, steps_per_epoch=10).validate()
 
 
 def test_image_pool_fills_then_swaps_half_the_time():

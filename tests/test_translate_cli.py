@@ -3,6 +3,7 @@ and the options a model's translate signature does not take."""
 
 import types
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -68,3 +69,28 @@ def test_cli_on_a_tiny_pix2pix_run(tmp_path, capsys):
     assert "translates one way only" in capsys.readouterr().err
     assert translate.main(["--run", run, "--input", str(inputs / "a.png"), "--n_styles", "3"]) == 1
     assert "not multimodal" in capsys.readouterr().err
+    assert translate.main(["--run", run, "--input", str(inputs / "a.png"), "--attrs", "Male"]) == 1
+    assert "not conditioned on attributes" in capsys.readouterr().err
+
+
+def test_stargan_translates_to_named_attributes_keeping_the_rest(tmp_path):
+    from gan_jax.models import stargan
+
+    config = stargan.Config(img_height=16, img_width=16, n_strided=2, residual_blocks=1, batch_size=2)
+    state = stargan.init(jax.random.key(0), config)
+    path = write_png(tmp_path / "face.png", np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    names = config.selected_attrs
+    flipped = translate.translate_files(stargan, config, state, [path], str(tmp_path / "all"))
+    assert [p.rsplit("/", 1)[1] for p in flipped] == [f"face_{n}.png" for n in names]  # one per attribute, flipped
+    written = translate.translate_files(stargan, config, state, [path], str(tmp_path / "one"),
+                                        attrs=f"{names[1]},{names[3]}=0")
+    assert [p.rsplit("/", 1)[1] for p in written] == ["face_attrs.png"]
+    x = translate.to_model(translate.read_image(path, 3))
+    target = np.asarray(stargan.classify(state, x) > 0, np.float32)  # the rest: as its classifier reads them
+    target[:, 1], target[:, 3] = 1.0, 0.0
+    expected = translate.to_uint8(np.asarray(stargan.translate(state, x, attrs=target))[0])
+    assert np.abs(np.asarray(Image.open(written[0])).astype(int) - expected.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="unknown attribute 'Bald'"):
+        translate.translate_files(stargan, config, state, [path], str(tmp_path / "x"), attrs="Bald")
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        translate.translate_files(stargan, config, state, [path], str(tmp_path / "x"), attrs=f"{names[0]}=2")

@@ -15,15 +15,15 @@ learning rate constant for ``decay_epoch`` epochs and then decayed linearly to 0
 LambdaLR, applied per epoch), batch 1, 256x256, monet2photo, 9 residual blocks.
 
 Deviations from PyTorch-GAN:
-- the LR decay needs the epoch length: ``steps_per_epoch`` (ours; 0 = no decay, what the quick runs use). Set it to
-  the dataset's steps per epoch (``python -m gan_jax.train`` prints it) for the script's schedule.
+- the LR decay needs the epoch length: ``steps_per_epoch`` (ours; ``python -m gan_jax.train`` fills it in from the
+  dataset; 0, the Config default for Python callers, means no decay). ``netstate.adam_epoch_decay``.
 - reflection padding 3 around the 7x7 convolutions (the script pads by ``channels``; see gan_jax/nets/resnet.py).
 - ``remat`` (ours): recompute each residual block in the backward pass (``jax.checkpoint``) to save memory.
 
 Run:    python -m gan_jax.train --model cyclegan   (offline photo -> poster domains, gan_jax/data/kinds/unpaired.py;
         DEFAULT_STEPS = 100 at the script's 256 px take ~6-9 minutes on 2 CPU cores). A CPU-sized run: --img_height
         64 --img_width 64 --n_residual_blocks 6. PyTorch-GAN's setting: python -m gan_jax.data.download monet2photo
-        && python -m gan_jax.train --model cyclegan --dataset data/monet2photo --n_epochs 200 --steps_per_epoch N.
+        && python -m gan_jax.train --model cyclegan --dataset data/monet2photo --n_epochs 200.
 Result: ``python -m benchmarks.translation --models cyclegan``: cycle L1 and the Frechet distance of A -> B
         translations to real B, before and after training (benchmarks/out/translation.md).
 """
@@ -35,7 +35,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from gan_jax import losses
@@ -84,9 +83,7 @@ class Config:
                 raise ValueError(f"--{flag} must be a multiple of 16 and at least 32 for cyclegan, got {size}")
         if self.n_residual_blocks < 0:
             raise ValueError(f"--n_residual_blocks must be >= 0, got {self.n_residual_blocks}")
-        if self.steps_per_epoch and self.n_epochs <= self.decay_epoch:
-            raise ValueError(f"the LR decay must start before training ends: --decay_epoch {self.decay_epoch} >= "
-                             f"--n_epochs {self.n_epochs}")  # utils.LambdaLR's assertion
+        netstate.check_epoch_decay(self)
 
 
 @struct.dataclass
@@ -98,19 +95,6 @@ class State:
     pool_a: image_pool.Pool  # translations B -> A that D_A learns from
     pool_b: image_pool.Pool
     config: Config = struct.field(pytree_node=False)
-
-
-def lr_factor(config: Config, count: jax.Array) -> jax.Array:
-    """utils.LambdaLR: 1 - max(0, epoch - decay_epoch) / (n_epochs - decay_epoch), epoch = count // steps_per_epoch
-    (the factor of the whole epoch, as the script steps its scheduler after each epoch)."""
-    if not config.steps_per_epoch:
-        return jnp.ones((), jnp.float32)
-    epoch = count // config.steps_per_epoch
-    return 1.0 - jnp.maximum(0, epoch - config.decay_epoch) / (config.n_epochs - config.decay_epoch)
-
-
-def adam(config: Config) -> optax.GradientTransformation:
-    return optax.adam(lambda count: config.lr * lr_factor(config, count), b1=config.b1, b2=config.b2, eps=1e-8)
 
 
 def _nets(config: Config):
@@ -126,7 +110,7 @@ def _zero_biases(params):
 @functools.partial(jax.jit, static_argnames="config")  # eager Flax init of these nets takes ~20 s on a CPU
 def init(rng: jax.Array, config: Config) -> State:
     gen, disc = _nets(config)
-    tx = adam(config)
+    tx = netstate.adam_epoch_decay(config)
     keys = jax.random.split(rng, 4)
     img = jnp.zeros((1, config.img_height, config.img_width, config.channels))
     g_params = {name: _zero_biases(gen.init(k, img)["params"]) for name, k in zip(("G_AB", "G_BA"), keys[:2])}
@@ -161,7 +145,7 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """One update of both generators, then D_A and D_B, each on real images vs images drawn from its pool."""
     config = state.config
     _, disc = _nets(config)
-    tx = adam(config)
+    tx = netstate.adam_epoch_decay(config)
     real_a, real_b = unpaired_batch(batch)
     (g_loss, aux), g_grads = jax.value_and_grad(generator_losses, argnums=1, has_aux=True)(
         state, state.g.params, real_a, real_b)

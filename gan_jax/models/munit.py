@@ -22,7 +22,9 @@ Deviations from PyTorch-GAN:
 - ``d_scales`` (3, the script's fixed number of discriminator scales) is a flag: fewer scales allow smaller images
   (the coarsest scale's last InstanceNorm needs 2x2 maps: side >= 2^(d_scales + 4), 128 for 3).
 - ``translate`` draws styles from N(0, I), the training prior (the script's sample grid uses U(-1, 1)).
-- ``decay_epoch`` is accepted but no learning-rate decay is applied (the engine counts steps, not epochs).
+- the script's LR decay (constant for ``decay_epoch`` epochs, then linear to 0 at ``n_epochs``, every optimizer)
+  needs the epoch length: ``steps_per_epoch`` (ours; ``python -m gan_jax.train`` fills it in from the dataset; 0,
+  the Config default for Python callers, means no decay). ``netstate.adam_epoch_decay``.
 - ``remat``: the residual blocks of encoders and decoders are rematerialised in the backward pass.
 
 Run:    python -m gan_jax.train --model munit   (offline photo -> poster domains, gan_jax/data/kinds/unpaired.py;
@@ -62,7 +64,7 @@ class Config:
     lr: float = 0.0001
     b1: float = 0.5
     b2: float = 0.999
-    decay_epoch: int = 100  # accepted, not applied (module docstring)
+    decay_epoch: int = 100
     img_height: int = 128
     img_width: int = 128
     channels: int = 3
@@ -72,6 +74,7 @@ class Config:
     dim: int = 64
     style_dim: int = 8
     d_scales: int = 3  # not a flag in the script (fixed at 3)
+    steps_per_epoch: int = 0  # ours: the epoch length the LR decay counts in (0: no decay)
     remat: bool = False
 
     @property
@@ -91,6 +94,7 @@ class Config:
         if min(self.d_scales, self.style_dim, self.dim) <= 0 or self.n_downsample < 0 or self.n_residual < 0:
             raise ValueError("--d_scales, --style_dim, --dim must be > 0; --n_downsample, --n_residual >= 0")
         styles.check_image_size(self.img_height, self.min_size(), self.multiple())
+        netstate.check_epoch_decay(self)
 
 
 def _block(remat: bool):
@@ -190,7 +194,7 @@ def _nets(config: Config):
 
 def init(rng: jax.Array, config: Config) -> State:
     trans, disc = _nets(config)
-    tx = netstate.adam(config)
+    tx = netstate.adam_epoch_decay(config)
     g_key, a_key, b_key = jax.random.split(rng, 3)
     img = jnp.zeros((1, config.img_height, config.img_width, config.channels))
     return State(step=jnp.zeros((), jnp.int32), g=netstate.create(trans, tx, g_key, img, img),
@@ -236,7 +240,7 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """One update of all encoders and decoders, then one of each domain's multi-scale D."""
     config = state.config
     _, disc = _nets(config)
-    tx = netstate.adam(config)
+    tx = netstate.adam_epoch_decay(config)
     x_a, x_b = check_batch(batch, config)
     (g_loss, aux), grads = jax.value_and_grad(generator_losses, argnums=1, has_aux=True)(
         state, state.g.params, x_a, x_b, rng)

@@ -292,6 +292,31 @@ def flip(attrs: jax.Array, i: int, names: tuple[str, ...]) -> jax.Array:
     return attrs.at[:, i].set(1.0 - attrs[:, i])
 
 
+def attribute_targets(state: State, images: jax.Array, spec: str | None = None) -> dict[str, jax.Array]:
+    """Target attributes for ``python -m gan_jax.translate --attrs SPEC``: {output suffix: attrs [N, c_dim]}.
+
+    The starting point is each image's own attributes as D's auxiliary classifier reads them (logit > 0).
+    ``spec`` "Blond_Hair,Male=0" sets the named attributes (a bare name means 1; a hair colour set to 1 clears the
+    other hair colours, as the script's label_changes) and keeps the rest: one output. Without a spec, one output
+    per selected attribute with that attribute flipped (the script's sample grid)."""
+    names = state.config.selected_attrs
+    current = (classify(state, images) > 0).astype(jnp.float32)
+    if spec is None:
+        return {name: flip(current, i, names) for i, name in enumerate(names)}
+    target = current
+    for item in (part.strip() for part in spec.split(",")):
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise ValueError(f"--attrs: unknown attribute {name!r}; this run's attributes: {', '.join(names)}")
+        if value not in ("", "0", "1"):
+            raise ValueError(f"--attrs: {item!r}: the value must be 0 or 1")
+        i, on = names.index(name), value != "0"
+        if on and name in HAIR:
+            target = jnp.where(np.array([n in HAIR for n in names]), 0.0, target)
+        target = target.at[:, i].set(float(on))
+    return {"attrs": target}
+
+
 def samples(state: State, rng: jax.Array, batch: dict) -> jax.Array:
     """The inputs, then one row per selected attribute: each input with that attribute flipped."""
     config = state.config

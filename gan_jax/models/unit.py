@@ -16,7 +16,9 @@ encoders and generators, one Adam) minimises 10 LSGAN(D_A(G_A(z_B))) + 10 LSGAN(
 MSE(D(real), 1) + MSE(D(translated), 0). Init N(0, 0.02) convolutions. Adam(1e-4, 0.5, 0.999), batch 1, 256 px.
 
 Deviations from PyTorch-GAN:
-- ``decay_epoch`` is accepted but no learning-rate decay is applied (the engine counts steps, not epochs).
+- the script's LR decay (constant for ``decay_epoch`` epochs, then linear to 0 at ``n_epochs``, every optimizer)
+  needs the epoch length: ``steps_per_epoch`` (ours; ``python -m gan_jax.train`` fills it in from the dataset; 0,
+  the Config default for Python callers, means no decay). ``netstate.adam_epoch_decay``.
 - the script's data augmentation (resize x1.12, random crop, flip) is the data kind's business, not the model's.
 - ``remat``: each residual block is rematerialised in the backward pass (memory for compute).
 
@@ -58,13 +60,14 @@ class Config:
     lr: float = 0.0001
     b1: float = 0.5
     b2: float = 0.999
-    decay_epoch: int = 100  # accepted, not applied (module docstring)
+    decay_epoch: int = 100
     img_height: int = 256
     img_width: int = 256
     channels: int = 3
     sample_interval: int = 100
     n_downsample: int = 2
     dim: int = 64
+    steps_per_epoch: int = 0  # ours: the epoch length the LR decay counts in (0: no decay)
     remat: bool = False
 
     @property
@@ -84,6 +87,7 @@ class Config:
         styles.check_image_size(self.img_height, self.min_size(), self.multiple())
         if self.n_downsample < 0 or self.dim <= 0:
             raise ValueError("--n_downsample must be >= 0 and --dim > 0")
+        netstate.check_epoch_decay(self)
 
 
 def _block(remat: bool):
@@ -166,7 +170,7 @@ def _nets(config: Config):
 
 def init(rng: jax.Array, config: Config) -> State:
     trans, disc = _nets(config)
-    tx = netstate.adam(config)
+    tx = netstate.adam_epoch_decay(config)
     g_key, a_key, b_key = jax.random.split(rng, 3)
     img = jnp.zeros((1, config.img_height, config.img_width, config.channels))
     return State(step=jnp.zeros((), jnp.int32), g=netstate.create(trans, tx, g_key, img, img),
@@ -218,7 +222,7 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """One update of both encoders and generators, then one of each domain's D on the translations made before it."""
     config = state.config
     _, disc = _nets(config)
-    tx = netstate.adam(config)
+    tx = netstate.adam_epoch_decay(config)
     x_a, x_b = check_batch(batch, config)
     (g_loss, aux), grads = jax.value_and_grad(generator_losses, argnums=1, has_aux=True)(
         state, state.g.params, x_a, x_b, rng)

@@ -58,6 +58,29 @@ def adam(config) -> optax.GradientTransformation:
     return optax.adam(config.lr, b1=config.b1, b2=config.b2, eps=1e-8)
 
 
+def epoch_decay_factor(config, count: jax.Array) -> jax.Array:
+    """PyTorch-GAN's ``utils.LambdaLR`` (cyclegan, munit, unit): the LR factor 1 - max(0, epoch - decay_epoch) /
+    (n_epochs - decay_epoch), constant over each epoch (the scripts step their schedulers after an epoch), with
+    epoch = count // ``config.steps_per_epoch``; 1 throughout when ``steps_per_epoch`` is 0 (length unknown)."""
+    if not config.steps_per_epoch:
+        return jnp.ones((), jnp.float32)
+    epoch = count // config.steps_per_epoch
+    return 1.0 - jnp.maximum(0, epoch - config.decay_epoch) / (config.n_epochs - config.decay_epoch)
+
+
+def check_epoch_decay(config) -> None:
+    """``utils.LambdaLR``'s own assertion, as a flag error: the decay must start before training ends."""
+    if config.steps_per_epoch and config.n_epochs <= config.decay_epoch:
+        raise ValueError(f"the LR decay must start before training ends: --decay_epoch {config.decay_epoch} >= "
+                         f"--n_epochs {config.n_epochs}")
+
+
+def adam_epoch_decay(config) -> optax.GradientTransformation:
+    """:func:`adam` whose learning rate follows :func:`epoch_decay_factor`."""
+    return optax.adam(lambda count: config.lr * epoch_decay_factor(config, count), b1=config.b1, b2=config.b2,
+                      eps=1e-8)
+
+
 def rmsprop(lr: float) -> optax.GradientTransformation:
     """``torch.optim.RMSprop(lr)``: alpha 0.99, eps 1e-8 added outside the sqrt, no momentum."""
     return optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
