@@ -1,5 +1,5 @@
 """Translate image files with a trained run: ``python -m gan_jax.translate --run DIR --input PATH... [--out DIR]
-[--direction AtoB|BtoA] [--n_styles K] [--keep_size] [--tile 128 --overlap 16] [--step N] [--seed 0]``.
+[--direction AtoB|BtoA] [--n_styles K] [--attrs A,B=0] [--keep_size] [--tile 128 --overlap 16] [--step N] [--seed 0]``.
 
 Every translation model defines ``translate(state, images, rng, [direction], [n_styles])`` on [-1, 1] NHWC images;
 this command reads the signature to know what it takes:
@@ -10,6 +10,9 @@ this command reads the signature to know what it takes:
 - super-resolution models (``SCALE = 4``: srgan, esrgan) upscale each image at its own size; images larger than
   ``--tile`` pixels (of the input) are cut into overlapping tiles, each upscaled alone and blended back with weights
   that fall off linearly across the ``--overlap``, so memory stays bounded and no seams show.
+- ``attrs`` (attribute-conditioned models: stargan): ``--attrs Blond_Hair,Male=0`` sets those attributes and keeps
+  the others as the model's own classifier reads them from the input (``NAME_attrs.png``); without ``--attrs``, one
+  output per attribute, that attribute flipped (``NAME_<attribute>.png``), as the script's sample grid.
 Other models translate at the size they were trained at: inputs are resized (bicubic) to it, and ``--keep_size``
 resizes each output back to its input's size. Inputs: image files or folders of them; outputs: PNGs in ``--out``
 (default RUN/translations), named after the input.
