@@ -1,6 +1,7 @@
-"""What the two-generator unpaired models (cyclegan, discogan, dualgan) share around their G_AB / G_BA pair:
-the batch check, the input-size check, the direction -> generator choice, the cycle, and the sample grid.
-(A leading underscore keeps this file out of the model registry.)"""
+"""What the unpaired two-domain models share: the batch check, the input-size check, the direction -> generator
+choice, the cycle and the sample grid (cyclegan, discogan, dualgan, around their G_AB / G_BA pair), and the update
+of one discriminator per domain (cyclegan, discogan, unit, munit). (A leading underscore keeps this file out of the
+model registry.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
+
+from gan_jax.nets import state as netstate
 
 
 def unpaired_batch(batch: dict) -> tuple[jax.Array, jax.Array]:
@@ -42,3 +46,15 @@ def samples(translate: Callable, state, batch: dict) -> jax.Array:
     """Rows: real A, G_AB(A), real B, G_BA(B) (PyTorch-GAN's sample grid)."""
     real_a, real_b = unpaired_batch(batch)
     return jnp.concatenate([real_a, translate(state, real_a), real_b, translate(state, real_b, direction="BtoA")])
+
+
+def update_discriminators(state, tx: optax.GradientTransformation, d_loss: Callable, real_a: jax.Array,
+                          fake_a: jax.Array, real_b: jax.Array, fake_b: jax.Array):
+    """One step of ``state.d_a`` and ``state.d_b``, each on ``d_loss(params, real, fake)`` with its own domain's real
+    images and the translations into that domain (held constant). Returns (d_a, d_b, loss_a, loss_b)."""
+    def update(net: netstate.Net, real, fake):
+        loss, grads = jax.value_and_grad(d_loss)(net.params, real, jax.lax.stop_gradient(fake))
+        return netstate.update(net, tx, grads), loss
+
+    (d_a, loss_a), (d_b, loss_b) = update(state.d_a, real_a, fake_a), update(state.d_b, real_b, fake_b)
+    return d_a, d_b, loss_a, loss_b

@@ -39,7 +39,7 @@ from flax import struct
 
 from gan_jax import losses
 from gan_jax.models import _two_way
-from gan_jax.models._two_way import check_images, generator_name, unpaired_batch
+from gan_jax.models._two_way import check_images, generator_name, unpaired_batch, update_discriminators
 from gan_jax.nets import image_pool, patchgan, resnet
 from gan_jax.nets import state as netstate
 
@@ -155,18 +155,11 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     pool_a, shown_a = image_pool.push_and_pop(state.pool_a, jax.lax.stop_gradient(aux["fake_a"]), key_a)
     pool_b, shown_b = image_pool.push_and_pop(state.pool_b, jax.lax.stop_gradient(aux["fake_b"]), key_b)
 
-    def d_update(net, real, fake):
-        def loss_fn(params):
-            return losses.least_squares_d_loss(disc.apply({"params": params}, real),
-                                               disc.apply({"params": params}, fake))
-
-        loss, grads = jax.value_and_grad(loss_fn)(net.params)
-        return netstate.update(net, tx, grads), loss
-
-    d_a, d_a_loss = d_update(state.d_a, real_a, shown_a)
-    d_b, d_b_loss = d_update(state.d_b, real_b, shown_b)
+    d_loss = lambda params, real, fake: losses.least_squares_d_loss(disc.apply({"params": params}, real),
+                                                                    disc.apply({"params": params}, fake))
+    d_a, d_b, d_a_loss, d_b_loss = update_discriminators(state, tx, d_loss, real_a, shown_a, real_b, shown_b)
     metrics = {"d_loss": (d_a_loss + d_b_loss) / 2, "g_loss": g_loss, "g_adv": aux["adv"], "g_cycle": aux["cycle"],
-               "g_identity": aux["identity"], "lr": config.lr * lr_factor(config, state.step)}
+               "g_identity": aux["identity"], "lr": config.lr * netstate.epoch_decay_factor(config, state.step)}
     return state.replace(step=state.step + 1, g=g, d_a=d_a, d_b=d_b, pool_a=pool_a, pool_b=pool_b), metrics
 
 

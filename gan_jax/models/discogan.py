@@ -40,7 +40,7 @@ from flax import struct
 
 from gan_jax import losses
 from gan_jax.models import _two_way
-from gan_jax.models._two_way import check_images, generator_name, unpaired_batch
+from gan_jax.models._two_way import check_images, generator_name, unpaired_batch, update_discriminators
 from gan_jax.nets import patchgan, unet
 from gan_jax.nets import state as netstate
 
@@ -138,16 +138,10 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
         state, state.g.params, real_a, real_b, rng)
     g = netstate.update(state.g, tx, g_grads)
 
-    def d_update(net, real, fake):
-        def loss_fn(params):
-            return losses.least_squares_d_loss(disc.apply({"params": params}, real),
-                                               disc.apply({"params": params}, fake))
-
-        loss, grads = jax.value_and_grad(loss_fn)(net.params)
-        return netstate.update(net, tx, grads), loss
-
-    d_a, d_a_loss = d_update(state.d_a, real_a, jax.lax.stop_gradient(aux["fake_a"]))
-    d_b, d_b_loss = d_update(state.d_b, real_b, jax.lax.stop_gradient(aux["fake_b"]))
+    d_loss = lambda params, real, fake: losses.least_squares_d_loss(disc.apply({"params": params}, real),
+                                                                    disc.apply({"params": params}, fake))
+    d_a, d_b, d_a_loss, d_b_loss = update_discriminators(state, tx, d_loss, real_a, aux["fake_a"], real_b,
+                                                         aux["fake_b"])
     metrics = {"d_loss": (d_a_loss + d_b_loss) / 2, "g_loss": g_loss, "g_adv": aux["adv"], "g_cycle": aux["cycle"]}
     return state.replace(step=state.step + 1, g=g, d_a=d_a, d_b=d_b), metrics
 

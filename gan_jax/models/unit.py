@@ -39,6 +39,7 @@ from flax import linen as nn
 from flax import struct
 
 from gan_jax import losses
+from gan_jax.models import _two_way
 from gan_jax.nets import layers, patchgan, styles
 from gan_jax.nets import state as netstate
 
@@ -228,15 +229,12 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
         state, state.g.params, x_a, x_b, rng)
     g = netstate.update(state.g, tx, grads)
 
-    def d_update(net, real, fake):
-        def d_loss_fn(params):
-            scores = lambda x: disc.apply({"params": params}, x, True)
-            return 2.0 * losses.least_squares_d_loss(scores(real), scores(jax.lax.stop_gradient(fake)))  # unhalved
-        loss, grads = jax.value_and_grad(d_loss_fn)(net.params)
-        return netstate.update(net, tx, grads), loss
+    def d_loss(params, real, fake):
+        scores = lambda x: disc.apply({"params": params}, x, True)
+        return 2.0 * losses.least_squares_d_loss(scores(real), scores(fake))  # the script's sum, unhalved
 
-    d_a, loss_a = d_update(state.d_a, x_a, aux["fake_a"])
-    d_b, loss_b = d_update(state.d_b, x_b, aux["fake_b"])
+    d_a, d_b, loss_a, loss_b = _two_way.update_discriminators(state, tx, d_loss, x_a, aux["fake_a"], x_b,
+                                                              aux["fake_b"])
     metrics = {"g_loss": g_loss, "d_loss": loss_a + loss_b,
                **{k: v for k, v in aux.items() if k.startswith("g_")}}
     return state.replace(step=state.step + 1, g=g, d_a=d_a, d_b=d_b), metrics
