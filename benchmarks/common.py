@@ -49,3 +49,20 @@ def write(name: str, text: str) -> str:
 
 def median(xs) -> float:
     return float(np.median(np.asarray(xs)))
+
+
+MEMORY_COLUMNS = ["remat", "temp_MiB", "peak_MiB", "convs_lowered", "convs_compiled"]
+
+
+def compiled_memory(model, config, batch: dict) -> dict:
+    """One train step of ``model`` compiled for ``config`` and ``batch`` (ShapeDtypeStructs), nothing run: XLA's
+    buffer assignment (peak = arguments + outputs + temporaries - aliased) and the convolutions in the program JAX
+    lowers and in what XLA compiles (rematerialisation shows as recomputed convolutions)."""
+    state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
+    lowered = jax.jit(model.train_step).lower(state, batch, jax.random.key(0))
+    compiled = lowered.compile()
+    m = compiled.memory_analysis()
+    total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+    return {"remat": getattr(config, "remat", None), "temp_MiB": m.temp_size_in_bytes / 2**20,
+            "peak_MiB": total / 2**20, "convs_lowered": lowered.as_text().count("stablehlo.convolution"),
+            "convs_compiled": compiled.as_text().count("convolution(")}

@@ -138,13 +138,9 @@ def peak_memory(name: str = "unit") -> list[dict]:
     rows = []
     for remat in (False, True):
         config = model.Config(batch_size=1, remat=remat)
-        state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
         img = jax.ShapeDtypeStruct((1, config.img_height, config.img_width, config.channels), jnp.float32)
-        m = jax.jit(model.train_step).lower(state, {"image_a": img, "image_b": img},
-                                            jax.random.key(0)).compile().memory_analysis()
-        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
-        rows.append({"model": name, "img_size": config.img_height, "remat": remat,
-                     "temp_MiB": m.temp_size_in_bytes / 2**20, "peak_MiB": total / 2**20})
+        rows.append({"model": name, "img_size": config.img_height,
+                     **common.compiled_memory(model, config, {"image_a": img, "image_b": img})})
     return rows
 
 
@@ -157,8 +153,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.memory:
         text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
-                f"{common.machine()}\n\n" + common.table(peak_memory(), ["model", "img_size", "remat", "temp_MiB",
-                                                                           "peak_MiB"]))
+                f"{common.machine()}\n\n" + common.table(peak_memory(), ["model", "img_size",
+                                                                           *common.MEMORY_COLUMNS]))
         print(common.write("multimodal_memory.md", text))
         return 0
     feats, rows = Features(args.vgg_weights), []

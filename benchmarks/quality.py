@@ -17,7 +17,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 from benchmarks import common
 from gan_jax import engine, registry

@@ -86,20 +86,16 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
 
 
 def peak_memory(name: str, overrides: dict) -> list[dict]:
-    """Compiled memory of one train step (XLA's buffer assignment: arguments + outputs + temporaries - aliased)."""
+    """Compiled memory of one train step, with and without remat (``common.compiled_memory``)."""
     model = registry.get(name)
     rows = []
     for remat in (False, True):
         config = model.Config(**{**overrides, "remat": remat})
-        state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
         h, w, c = config.hr_height, config.hr_width, config.channels
         batch = {"hr": jax.ShapeDtypeStruct((config.batch_size, h, w, c), jnp.float32),
                  "lr": jax.ShapeDtypeStruct((config.batch_size, h // 4, w // 4, c), jnp.float32)}
-        compiled = jax.jit(model.train_step).lower(state, batch, jax.random.key(0)).compile()
-        m = compiled.memory_analysis()
-        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
-        rows.append({"model": name, "config": ", ".join(f"{k}={v}" for k, v in overrides.items()), "remat": remat,
-                     "temp_MiB": m.temp_size_in_bytes / 2**20, "peak_MiB": total / 2**20})
+        rows.append({"model": name, "config": ", ".join(f"{k}={v}" for k, v in overrides.items()),
+                     **common.compiled_memory(model, config, batch)})
     return rows
 
 
@@ -114,7 +110,7 @@ def main(argv=None) -> int:
     if args.memory:
         rows = [r for n in names for r in peak_memory(n, {"batch_size": 1})]
         text = (f"# Super-resolution: compiled train-step memory, default architecture, batch 1, 256 px HR\n\n"
-                f"{common.machine()}\n\n" + common.table(rows, ["model", "config", "remat", "temp_MiB", "peak_MiB"]))
+                f"{common.machine()}\n\n" + common.table(rows, ["model", "config", *common.MEMORY_COLUMNS]))
         print(common.write("superres_memory.md", text))
         return 0
     rows = []

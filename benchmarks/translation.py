@@ -121,14 +121,10 @@ def peak_memory(names) -> list[dict]:
             fields = {"batch_size": 1, "remat": remat}
             fields.update({"img_size": 256} if name == "dualgan" else {"img_height": 256, "img_width": 256})
             config = model.Config(**fields)
-            state = jax.eval_shape(lambda k: model.init(k, config), jax.random.key(0))
             n = loader_batch_size(model, config)
             img = jax.ShapeDtypeStruct((n, 256, 256, config.channels), jnp.float32)
-            m = jax.jit(model.train_step).lower(state, {"image_a": img, "image_b": img},
-                                                jax.random.key(0)).compile().memory_analysis()
-            total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
-            rows.append({"model": name, "img_size": 256, "remat": remat, "temp_MiB": m.temp_size_in_bytes / 2**20,
-                         "peak_MiB": total / 2**20})
+            rows.append({"model": name, "img_size": 256,
+                         **common.compiled_memory(model, config, {"image_a": img, "image_b": img})})
     return rows
 
 
@@ -150,7 +146,7 @@ def main(argv=None) -> int:
     if args.memory:
         text = (f"# Translation models: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
                 f"{common.machine()}\n\n"
-                + common.table(peak_memory(names), ["model", "img_size", "remat", "temp_MiB", "peak_MiB"]))
+                + common.table(peak_memory(names), ["model", "img_size", *common.MEMORY_COLUMNS]))
         print(common.write("translation_memory.md", text))
         return 0
     feats = Features(args.vgg_weights)
