@@ -135,13 +135,25 @@ def test_bgan_losses_by_hand():
 
 
 def test_softmax_gan_losses_by_hand():
+    """softmax_gan.py's formulas, in the script's order: D's loss on the networks before the step, G's loss through the
+    D that has just stepped (not the pre-step D: a simultaneous update mode-collapses)."""
     config = tiny(softmax_gan)
     batch, rng = image_batch(config), jax.random.key(4)
-    d_real, d_fake, metrics = _initial_outputs(softmax_gan, config, batch, rng, rng)
-    # softmax_gan.py's formulas, on the networks before either update (the simultaneous update we port).
+    state = softmax_gan.init(jax.random.key(0), config)
+    gen, disc = mlp.nets(config)
+    fake, _ = netstate.apply(gen, state.g, netstate.latent(rng, config.batch_size, config.latent_dim), train=True)
+    new_state, metrics = jax.jit(softmax_gan.train_step)(state, batch, rng)
     n = config.batch_size
-    z = np.sum(np.exp(-d_real)) + np.sum(np.exp(-d_fake))
-    d_loss = 1 / n * np.sum(d_real) + np.log(z + 1e-8)
-    g_loss = 1 / (2 * n) * (np.sum(d_real) + np.sum(d_fake)) + np.log(z + 1e-8)
+
+    def by_hand(d_net):
+        d_real = np.asarray(netstate.apply(disc, d_net, batch["image"], train=True)[0], np.float64)
+        d_fake = np.asarray(netstate.apply(disc, d_net, fake, train=True)[0], np.float64)
+        z = np.sum(np.exp(-d_real)) + np.sum(np.exp(-d_fake))
+        return (1 / n * np.sum(d_real) + np.log(z + 1e-8),
+                1 / (2 * n) * (np.sum(d_real) + np.sum(d_fake)) + np.log(z + 1e-8))
+
+    d_loss, g_loss_before = by_hand(state.d)
+    _, g_loss = by_hand(new_state.d)
     assert float(metrics["d_loss"]) == pytest.approx(d_loss, rel=1e-5)
     assert float(metrics["g_loss"]) == pytest.approx(g_loss, rel=1e-5)
+    assert abs(g_loss - g_loss_before) > 10 * 1e-5 * g_loss  # well outside the tolerance: the orders differ
