@@ -54,9 +54,64 @@ class Conv(nn.Module):
     @nn.compact
     def __call__(self, x):
         fan_in = x.shape[-1] * self.kernel_size**2
-        k, p = self.kernel_size, self.padding
-        return nn.Conv(self.features, (k, k), strides=(self.strides, self.strides), padding=((p, p), (p, p)),
-                       use_bias=self.use_bias, kernel_init=self.kernel_init, bias_init=torch_bias_init(fan_in))(x)
+        k, s, p = self.kernel_size, self.strides, self.padding
+        conv_general_dilated = jax.lax.conv_general_dilated
+        if s > 1 and _tiny_output(x.shape, k, s, p):
+            conv_general_dilated = _strided_conv_small_output  # same numbers, another input gradient: see there
+        return nn.Conv(self.features, (k, k), strides=(s, s), padding=((p, p), (p, p)), use_bias=self.use_bias,
+                       kernel_init=self.kernel_init, bias_init=torch_bias_init(fan_in),
+                       conv_general_dilated=conv_general_dilated)(x)
+
+
+def _tiny_output(shape, k: int, s: int, p: int) -> bool:
+    return all((d + 2 * p - k) // s + 1 <= 2 for d in shape[1:3])
+
+
+def _strided_conv_small_output(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                               dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                               preferred_element_type=None):
+    """``lax.conv_general_dilated`` for a strided NHWC convolution whose output is at most 2x2, with its input
+    gradient computed by the polyphase transposed convolution.
+
+    Why: XLA:CPU's own input gradient (an input-dilated convolution) of such a layer is pathologically slow: for
+    stargan's last critic layer (batch 16, 4x4x1024 -> 2x2x2048) 9.1 s against 0.24 s this way (forward and kernel
+    gradient unaffected, larger outputs not slow). Every GAN back-propagates through its critic into G, and a
+    gradient penalty does so at every critic step."""
+    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
+    if (window_strides[0] != window_strides[1] or tuple(padding[0]) != tuple(padding[1])
+            or padding[0][0] != padding[0][1] or tuple(lhs_dilation or (1, 1)) != (1, 1)
+            or tuple(rhs_dilation or (1, 1)) != (1, 1) or feature_group_count != 1 or batch_group_count != 1
+            or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc):
+        raise NotImplementedError("only square-strided, symmetrically padded NHWC/HWIO convolutions")
+    return _strided_conv(lhs, rhs, window_strides[0], padding[0][0])
+
+
+def _xla_strided_conv(x, kernel, strides: int, padding: int):
+    return jax.lax.conv_general_dilated(x, kernel, (strides, strides), ((padding, padding), (padding, padding)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+_strided_conv = jax.custom_vjp(_xla_strided_conv, nondiff_argnums=(2, 3))
+
+
+def _strided_conv_fwd(x, kernel, strides, padding):
+    return _xla_strided_conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _strided_conv_bwd(strides, padding, residuals, g):
+    x, kernel = residuals
+    k, s, p = kernel.shape[0], strides, padding
+    # the adjoint of the strided convolution: the transposed one, over the padded input, then the padding cut
+    full = conv_transpose(g, kernel, s, 0)  # rows 0 .. (out - 1) s + k - 1 of the padded input
+    h, w = x.shape[1:3]
+    full = jax.lax.pad(full, jnp.zeros((), full.dtype), ((0, 0, 0), (0, h + 2 * p - full.shape[1], 0),
+                                                         (0, w + 2 * p - full.shape[2], 0), (0, 0, 0)))
+    dx = full[:, p:p + h, p:p + w]
+    _, kernel_vjp = jax.vjp(lambda kern: _xla_strided_conv(x, kern, s, p), kernel)
+    return dx, kernel_vjp(g)[0]
+
+
+_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
 
 class ConvTranspose(nn.Module):
