@@ -283,12 +283,18 @@ def classify(state: State, images: jax.Array) -> jax.Array:
     return disc.apply({"params": state.d.params}, images)[1]
 
 
-def flip(attrs: jax.Array, i: int, names: tuple[str, ...]) -> jax.Array:
-    """``attrs`` with attribute i flipped; setting a hair colour clears the other hair colours (the script's
+def set_attribute(attrs: jax.Array, i: int, on: bool, names: tuple[str, ...]) -> jax.Array:
+    """``attrs`` with attribute i set to ``on``; setting a hair colour clears the other hair colours (the script's
     label_changes)."""
+    if on and names[i] in HAIR:
+        attrs = jnp.where(np.array([n in HAIR and j != i for j, n in enumerate(names)]), 0.0, attrs)
+    return attrs.at[:, i].set(float(on))
+
+
+def flip(attrs: jax.Array, i: int, names: tuple[str, ...]) -> jax.Array:
+    """``attrs`` with attribute i flipped; a hair colour is always set (the script's label_changes)."""
     if names[i] in HAIR:
-        others = np.array([n in HAIR and j != i for j, n in enumerate(names)])
-        return jnp.where(others, 0.0, attrs).at[:, i].set(1.0)
+        return set_attribute(attrs, i, True, names)
     return attrs.at[:, i].set(1.0 - attrs[:, i])
 
 
@@ -310,10 +316,7 @@ def attribute_targets(state: State, images: jax.Array, spec: str | None = None) 
             raise ValueError(f"--attrs: unknown attribute {name!r}; this run's attributes: {', '.join(names)}")
         if value not in ("", "0", "1"):
             raise ValueError(f"--attrs: {item!r}: the value must be 0 or 1")
-        i, on = names.index(name), value != "0"
-        if on and name in HAIR:
-            target = jnp.where(np.array([n in HAIR for n in names]), 0.0, target)
-        target = target.at[:, i].set(float(on))
+        target = set_attribute(target, names.index(name), value != "0", names)
     return {"attrs": target}
 
 
