@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import time
 
 import jax
 import numpy as np
 
-from gan_jax import data
+from gan_jax import data, engine
 from gan_jax.train import loader_batch_size
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
@@ -19,6 +21,36 @@ def default_loader(model, config, seed: int = 0, split: str = "train") -> data.L
     source = data.load(getattr(model, "DEFAULT_DATASET", "mnist"), getattr(model, "DATA", "images"),
                        img_size=config.img_size, channels=config.channels, split=split, config=config)
     return data.Loader(source, loader_batch_size(model, config), seed=seed, prefetch=0)
+
+
+def fit(model, config, loader, steps: int, run_name: str, grid_name: str, *, max_minutes: float | None = None,
+        hooks=(), log_interval: int = 50):
+    """Train as ``python -m gan_jax.train`` does (engine.fit, seed 0, a fresh run directory benchmarks/out/runs/RUN)
+    for ``steps`` steps, or until ``max_minutes`` of training (compile included) have passed, whichever comes first;
+    copies the final sample grid to benchmarks/out/grids/GRID.png. Returns (state, steps done, wall seconds)."""
+    run_dir = os.path.join(OUT, "runs", run_name)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
+                                log_interval=log_interval, progress=False, tensorboard=False,
+                                max_seconds=None if max_minutes is None else max_minutes * 60)
+    t = time.perf_counter()
+    state = engine.fit(model, config, loader, run_dir, options, hooks=hooks)
+    wall = time.perf_counter() - t
+    done = int(jax.device_get(state.step))
+    grid = os.path.join(OUT, "grids", f"{grid_name}.png")
+    os.makedirs(os.path.dirname(grid), exist_ok=True)
+    shutil.copy(os.path.join(run_dir, "samples", f"step_{done:06d}.png"), grid)
+    return state, done, wall
+
+
+class Deadline:
+    """The wall-clock budget (``--max_minutes``) of a benchmark's own training loop; ``None``: no limit."""
+
+    def __init__(self, max_minutes: float | None):
+        self.end = None if max_minutes is None else time.perf_counter() + max_minutes * 60
+
+    def passed(self) -> bool:
+        return self.end is not None and time.perf_counter() > self.end
 
 
 def machine() -> str:

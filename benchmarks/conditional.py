@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +41,7 @@ GRIDS = os.path.join(common.OUT, "grids")
 RESULTS = os.path.join(common.OUT, "conditional")
 
 
-def train(name: str, steps: int | None):
+def train(name: str, steps: int | None, max_minutes: float | None = None):
     """Train with the engine; returns (model, config, initial state, final state, steps, epochs, wall seconds)."""
     model = registry.get(name)
     config = model.Config()
@@ -51,15 +49,7 @@ def train(name: str, steps: int | None):
     loader = common.default_loader(model, config)
     init_key, _, _ = engine.run_keys(0)
     start = engine.loop.init_state(model, config, init_key, engine.make_mesh(1))  # the state fit starts from
-    run_dir = os.path.join(common.OUT, "runs", name)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
-                                log_interval=50, progress=False, tensorboard=False)
-    t = time.perf_counter()
-    state = engine.fit(model, config, loader, run_dir, options)
-    wall = time.perf_counter() - t
-    os.makedirs(GRIDS, exist_ok=True)
-    shutil.copy(os.path.join(run_dir, "samples", f"step_{steps:06d}.png"), os.path.join(GRIDS, f"{name}.png"))
+    state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes)
     epochs = steps * loader.batch_size / len(loader.source)
     return model, config, start, state, steps, epochs, wall
 
@@ -193,8 +183,8 @@ def eval_cluster_gan(model, config, start, state, n: int) -> dict:
             "target": "encoder > k-means", "value": encoder["purity"], **fd_start_end(model, config, start, state, n)}
 
 
-def run(name: str, steps: int | None, n: int) -> dict:
-    model, config, start, state, steps, epochs, wall = train(name, steps)
+def run(name: str, steps: int | None, n: int, max_minutes: float | None = None) -> dict:
+    model, config, start, state, steps, epochs, wall = train(name, steps, max_minutes)
     if name in ("cgan", "acgan"):
         row = eval_class_conditional(model, config, start, state, n)
     elif name == "infogan":
@@ -226,11 +216,13 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated")
     p.add_argument("--steps", type=int, default=None, help="override every model's DEFAULT_STEPS")
     p.add_argument("--n", type=int, default=1000, help="generated and real images per Frechet distance")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--out", default="conditional.md")
     args = p.parse_args(argv)
     os.makedirs(RESULTS, exist_ok=True)
     for name in args.models.split(","):
-        r = {**run(name, args.steps, args.n), "machine": common.machine()}
+        r = {**run(name, args.steps, args.n, args.max_minutes), "machine": common.machine()}
         r["result"] += f"; FD n={args.n}"
         print(f"{name}: {r['result']}; FD {r['fd_start']:.0f} -> {r['fd_end']:.1f}; {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)

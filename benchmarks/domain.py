@@ -28,9 +28,7 @@ import argparse
 import dataclasses
 import functools
 import os
-import shutil
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +72,7 @@ class Trained:
     overrides: dict
 
 
-def train(name: str, overrides: dict, steps: int) -> Trained:
+def train(name: str, overrides: dict, steps: int, max_minutes: float | None = None) -> Trained:
     model = registry.get(name)
     config = model.Config(**overrides)
     if hasattr(config, "validate"):
@@ -82,18 +80,10 @@ def train(name: str, overrides: dict, steps: int) -> Trained:
     source = data.load(getattr(model, "DEFAULT_DATASET", "mnist"), getattr(model, "DATA", "images"),
                        img_size=config.img_size, channels=config.channels, config=config)
     loader = data.Loader(source, config.batch_size, seed=0)
-    run_dir = os.path.join(common.OUT, "runs", f"domain_{name}")
-    shutil.rmtree(run_dir, ignore_errors=True)
-    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
-                                log_interval=100, progress=False, tensorboard=False)
     init_key, _, _ = engine.run_keys(0)
     init_state = engine.loop.init_state(model, config, init_key, engine.make_mesh(1))  # the state fit starts from
-    t = time.perf_counter()
-    state = engine.fit(model, config, loader, run_dir, options)
-    wall = time.perf_counter() - t
-    grid = os.path.join(common.OUT, "grids", f"domain_{name}.png")
-    os.makedirs(os.path.dirname(grid), exist_ok=True)
-    shutil.copy(os.path.join(run_dir, "samples", f"step_{steps:06d}.png"), grid)
+    state, steps, wall = common.fit(model, config, loader, steps, f"domain_{name}", f"domain_{name}",
+                                    max_minutes=max_minutes, log_interval=100)
     return Trained(model, config, state, init_state, steps, steps * config.batch_size / len(source), wall, overrides)
 
 
@@ -290,6 +280,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     p.add_argument("--steps", type=int, default=None, help="override every model's steps")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--out", default="domain.md")
     args = p.parse_args(argv)
     names = [n for n in args.models.split(",") if n]
@@ -303,7 +295,7 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
-        t = train(name, overrides, args.steps or steps)
+        t = train(name, overrides, args.steps or steps, args.max_minutes)
         config = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "script defaults"
         for i, (measure, result, reference) in enumerate(EVALUATE[name](t)):
             rows.append({"model": name if i == 0 else "", "config": config if i == 0 else "",

@@ -62,7 +62,7 @@ class Features:
         return np.concatenate([np.asarray(self.fn(self.params, images[i:i + 50])) for i in range(0, len(images), 50)])
 
 
-def train(name: str, overrides: dict, steps: int):
+def train(name: str, overrides: dict, steps: int, max_minutes: float | None = None):
     model = registry.get(name)
     config = model.Config(**overrides)
     config.validate()
@@ -74,14 +74,17 @@ def train(name: str, overrides: dict, steps: int):
     state = jax.tree.map(jnp.copy, init_state)
     step = jax.jit(model.train_step, donate_argnums=0)
     key = jax.random.key(1)
-    t = time.perf_counter()
+    t, deadline, done = time.perf_counter(), common.Deadline(max_minutes), 0
     for i in range(steps):
+        if deadline.passed():
+            break
         state, metrics = step(state, loader.batch(i), jax.random.fold_in(key, i))
+        done = i + 1
     jax.block_until_ready(metrics)
     test = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config,
                      split="test")
     batch = test.get(np.arange(min(N_TEST, len(test))))
-    return model, config, init_state, state, batch, time.perf_counter() - t
+    return model, config, init_state, state, batch, done, time.perf_counter() - t
 
 
 def chunked(fn, x, size=25):
@@ -150,6 +153,10 @@ def main(argv=None) -> int:
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--vgg_weights", default="")
     p.add_argument("--memory", action="store_true", help="unit's compiled train-step memory with/without remat")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--out", default="multimodal.md")
     args = p.parse_args(argv)
     if args.memory:
         text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
@@ -160,7 +167,7 @@ def main(argv=None) -> int:
     feats, rows = Features(args.vgg_weights), []
     for name in args.models.split(","):
         overrides, steps = PRESETS[args.preset][name]
-        model, config, init, state, batch, wall = train(name, overrides, steps)
+        model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, args.max_minutes)
         found = stargan_rows(model, state, batch) if name == "stargan" else translation_rows(model, init, state,
                                                                                              batch, feats)
         shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
@@ -168,7 +175,7 @@ def main(argv=None) -> int:
             rows.append({"model": name, "config": shown, "steps": steps, "wall_s": wall, "measure": measure,
                          "result": result, "reference": reference})
             print(rows[-1], file=sys.stderr)
-        path = common.write("multimodal.md", f"# Multimodal / attribute translation, preset {args.preset}\n\n"
+        path = common.write(args.out, f"# Multimodal / attribute translation, preset {args.preset}\n\n"
                             f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
     print(path)
     return 0

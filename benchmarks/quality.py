@@ -1,7 +1,7 @@
 """Does each model learn? Train it on the offline MNIST for a fixed budget and measure the Frechet distance (in the
 project's MNIST classifier's feature space) of its samples at initialisation, along the way, and at the end.
 
-    python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000]
+    python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000] [--max_minutes M]
 
 The budget defaults to each model's DEFAULT_STEPS: exactly what ``python -m gan_jax.train --model NAME`` runs.
 Each run's final sample grid is copied to benchmarks/out/grids/NAME.png (look at them).
@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import shutil
 import sys
-import time
 
 import jax
 
@@ -36,7 +33,7 @@ def real_features(img_size: int, channels: int, n: int):
     return load_classifier().features(real_images("mnist", Cfg, n))
 
 
-def run(name: str, steps: int | None, n: int, checkpoints: int = 4) -> dict:
+def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes: float | None = None) -> dict:
     model = registry.get(name)
     config = model.Config()
     steps = steps or model.DEFAULT_STEPS
@@ -54,22 +51,14 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4) -> dict:
 
     def hook(step, state):
         curve[step] = fd(state)
+        print(f"{name} step {step}: FD {curve[step]:.1f}", file=sys.stderr, flush=True)
         return {"fd": curve[step]}
 
-    run_dir = os.path.join(common.OUT, "runs", name)
-    shutil.rmtree(run_dir, ignore_errors=True)
     loader = common.default_loader(model, config)
-    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
-                                log_interval=50, progress=False, tensorboard=False)
-    t = time.perf_counter()
-    state = engine.fit(model, config, loader, run_dir, options, hooks=(engine.Hook(max(1, steps // checkpoints),
-                                                                                  hook),))
-    wall = time.perf_counter() - t
+    state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes,
+                                    hooks=(engine.Hook(max(1, steps // checkpoints), hook),))
     final = feature_metrics(real, clf.features(generate_batched(model, state, eval_key, n)),
                             kid_subset_size=min(1000, n))
-    grid = os.path.join(common.OUT, "grids", f"{name}.png")
-    os.makedirs(os.path.dirname(grid), exist_ok=True)
-    shutil.copy(os.path.join(run_dir, "samples", f"step_{steps:06d}.png"), grid)
     return {"model": name, "steps": steps, "epochs": steps * loader.batch_size / len(loader.source),
             "fd_start": fd_start, "fd_end": final["fd"], "fd_ratio": fd_start / final["fd"],
             "curve": " ".join(f"{curve[s]:.0f}" for s in sorted(curve)), "kid_end": final["kid"],
@@ -81,6 +70,9 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help=f"comma-separated (default: {','.join(UNCONDITIONAL)})")
     p.add_argument("--steps", type=int, default=None, help="override every model's DEFAULT_STEPS")
     p.add_argument("--n", type=int, default=1000, help="generated and real images per Frechet distance")
+    p.add_argument("--checkpoints", type=int, default=4, help="FD evaluations along the way (the curve)")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--out", default="quality.md")
     args = p.parse_args(argv)
     names = args.models.split(",") if args.models else list(UNCONDITIONAL)
@@ -88,13 +80,13 @@ def main(argv=None) -> int:
             "n", "wall_s"]
     rows = []
     for name in names:
-        rows.append(run(name, args.steps, args.n))
+        rows.append(run(name, args.steps, args.n, args.checkpoints, args.max_minutes))
         r = rows[-1]
         print(f"{name}: FD {r['fd_start']:.0f} -> {r['fd_end']:.1f} ({r['fd_ratio']:.1f}x) in {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)
         text = (f"Machine: {common.machine()}\n\nFrechet distance in the project classifier's feature space, "
-                f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, 1/4, ... of the "
-                f"budget.\n\n" + common.table(rows, cols))
+                f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, "
+                f"1/{args.checkpoints}, ... of the budget.\n\n" + common.table(rows, cols))
         common.write(args.out, text)  # after every model: a cut-short run keeps what it measured
     print(text)
     return 0

@@ -56,7 +56,8 @@ def evaluate(model, state, test: dict) -> dict:
     return {"psnr": float(jnp.mean(psnr(jnp.asarray(sr), hr))), "ssim": float(jnp.mean(ssim(jnp.asarray(sr), hr)))}
 
 
-def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: str) -> list[dict]:
+def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: str,
+        max_minutes: float | None = None) -> list[dict]:
     model = registry.get(name)
     config = model.Config(**{**overrides, "warmup_batches": warmup, "vgg_weights": vgg_weights})
     config.validate()
@@ -75,7 +76,13 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
     shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
     rows, t0, done = [], time.perf_counter(), 0
     for stage, n in (("pre-training (pixel loss)", warmup), ("adversarial", adversarial)):
+        if stage == "adversarial" and done < warmup:
+            break  # the warm-up was cut short by --max_minutes: train_step would still be in its pixel-loss stage
+        # each stage gets its share of --max_minutes
+        deadline = common.Deadline(None if max_minutes is None else max_minutes * n / (warmup + adversarial))
         for _ in range(n):
+            if deadline.passed():
+                break
             state, metrics = step(state, loader.batch(done), jax.random.fold_in(key, done))
             done += 1
         jax.block_until_ready(metrics)
@@ -105,6 +112,10 @@ def main(argv=None) -> int:
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--vgg_weights", default="", help=".npz of VGG19 weights (gan_jax/nets/vgg.py)")
     p.add_argument("--memory", action="store_true", help="compiled peak memory with/without remat instead")
+    p.add_argument("--steps", default=None, help="WARMUP,ADVERSARIAL: override the preset's steps")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--out", default="superres.md")
     args = p.parse_args(argv)
     names = args.models.split(",")
     if args.memory:
@@ -115,11 +126,14 @@ def main(argv=None) -> int:
         return 0
     rows = []
     for name in names:
-        rows += run(name, *PRESETS[args.preset][name], args.vgg_weights)
+        overrides, warmup, adversarial = PRESETS[args.preset][name]
+        if args.steps:
+            warmup, adversarial = (int(x) for x in args.steps.split(","))
+        rows += run(name, overrides, warmup, adversarial, args.vgg_weights, args.max_minutes)
         text = (f"# Super-resolution quality (4x, 100 held-out photo crops), preset {args.preset}, VGG weights: "
                 f"{args.vgg_weights or 'none (random features)'}\n\n{common.machine()}\n\n"
                 + common.table(rows, COLUMNS))
-        path = common.write("superres.md", text)
+        path = common.write(args.out, text)
     print(path)
     return 0
 

@@ -42,7 +42,7 @@ COLUMNS = ["model", "config", "steps", "wall_s", "measure", "init", "end", "base
 N_TEST = 100
 
 
-def train(model, config, steps: int):
+def train(model, config, steps: int, max_minutes: float | None = None):
     source = data.load(model.DEFAULT_DATASET, model.DATA, img_size=config.img_size, channels=config.channels,
                        config=config)
     loader = data.Loader(source, loader_batch_size(model, config), seed=0, prefetch=0)
@@ -50,20 +50,23 @@ def train(model, config, steps: int):
     state = jax.tree.map(jnp.copy, init_state)
     step = jax.jit(model.train_step, donate_argnums=0)
     key = jax.random.key(1)
-    t = time.perf_counter()
+    t, deadline, done = time.perf_counter(), common.Deadline(max_minutes), 0
     for i in range(steps):
+        if deadline.passed():
+            break
         # the training augmentation (random flips / crops) as the loader will apply it once it passes an rng
         batch = source.get(loader.indices(i), rng=np.random.default_rng([0, i]))
         state, metrics = step(state, batch, jax.random.fold_in(key, i))
+        done = i + 1
     jax.block_until_ready(metrics)
-    return init_state, state, time.perf_counter() - t
+    return init_state, state, done, time.perf_counter() - t
 
 
-def rows_for(name: str, overrides: dict, steps: int, feats) -> list[dict]:
+def rows_for(name: str, overrides: dict, steps: int, feats, max_minutes: float | None = None) -> list[dict]:
     model = registry.get(name)
     config = model.Config(**overrides)
     config.validate()
-    init_state, state, wall = train(model, config, steps)
+    init_state, state, steps, wall = train(model, config, steps, max_minutes)
     test = data.load(model.DEFAULT_DATASET, model.DATA, img_size=config.img_size, channels=config.channels,
                      split="test", config=config).get(np.arange(N_TEST))
     a, b = test["image_a"], test["image_b"]
@@ -136,6 +139,9 @@ def main(argv=None) -> int:
     p.add_argument("--vgg_weights", default=None, help="VGG19 weights for the Frechet distances (see gan_jax.nets.vgg)")
     p.add_argument("--speed", action="store_true")
     p.add_argument("--memory", action="store_true")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--out", default="translation.md")
     args = p.parse_args(argv)
     names = [n for n in args.models.split(",") if n]
     if args.speed:
@@ -153,10 +159,10 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
-        rows += rows_for(name, overrides, args.steps or steps, feats)
+        rows += rows_for(name, overrides, args.steps or steps, feats, args.max_minutes)
         print(common.table(rows[-2:], COLUMNS), file=sys.stderr)
-    path = common.write("translation.md", f"# Image-to-image translation, preset {args.preset}\n\n"
-                        f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
+        path = common.write(args.out, f"# Image-to-image translation, preset {args.preset}\n\n"
+                            f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
     print(path)
     return 0
 

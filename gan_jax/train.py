@@ -32,6 +32,8 @@ def build_parser(model=None, add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--keep", type=int, default=3, help="checkpoints kept")
     p.add_argument("--log_interval", type=int, default=10)
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--max_minutes", type=float, default=None,
+                   help="stop after this much training time (checkpoint and grid written; --resume continues)")
     if model is not None:
         cli.add_config_flags(p, model.Config)
     return p
@@ -71,7 +73,7 @@ def run(model, args) -> int:
     from gan_jax import data, engine
 
     out = args.out or os.path.join("runs", args.model)
-    for name in ("steps", "devices", "checkpoint_interval", "keep", "log_interval"):
+    for name in ("steps", "devices", "checkpoint_interval", "keep", "log_interval", "max_minutes"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name} must be > 0, got {value}")
@@ -99,7 +101,8 @@ def run(model, args) -> int:
     options = engine.RunOptions(steps=steps, seed=args.seed, devices=args.devices,
                                 sample_interval=config.sample_interval,
                                 checkpoint_interval=args.checkpoint_interval, keep=args.keep,
-                                log_interval=args.log_interval, progress=not args.no_progress)
+                                log_interval=args.log_interval, progress=not args.no_progress,
+                                max_seconds=None if args.max_minutes is None else args.max_minutes * 60)
     print(f"{args.model}: {len(source)} training examples from {dataset}, batch {batch_size}, "
           f"{steps} steps ({steps / loader.steps_per_epoch:.1f} epochs) -> {os.path.abspath(out)}", file=sys.stderr)
     engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": dataset})

@@ -57,6 +57,7 @@ def test_list_and_unknown_model(capsys):
     (["--b1", "1.5"], "--b1 must be in [0, 1)"),
     (["--batch_size", "0"], "--batch_size must be > 0"),
     (["--steps", "-3"], "--steps must be > 0"),
+    (["--max_minutes", "0"], "--max_minutes must be > 0"),
     (["--devices", "3"], "--devices 3: this machine has 1 cpu device(s)"),
     (["--dataset", "tfds:mnist", "--data_dir", "/nonexistent/tfds"], "not prepared"),
     (["--dataset", "/nonexistent/folder"], "does not exist"),

@@ -47,6 +47,28 @@ def test_resume_is_bit_identical(tmp_path):
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
 
 
+def test_time_limit_stops_with_checkpoint_and_grid_and_resumes_exactly(tmp_path, monkeypatch):
+    import types
+
+    from gan_jax.engine import loop
+
+    clock = [0.0]  # a fake clock (1 ms a reading) that a hook advances by one second per step: a deterministic stop
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(
+        perf_counter=lambda: clock.__setitem__(0, clock[0] + 1e-3) or clock[0]))
+    tick = engine.Hook(1, lambda step, state: clock.__setitem__(0, clock[0] + 1.0) or {})
+    options = RunOptions(steps=6, seed=0, sample_interval=CONFIG.sample_interval, checkpoint_interval=100,
+                         log_interval=1, progress=False, tensorboard=False, max_seconds=3.5)
+    state = engine.fit(gan, CONFIG, data.Loader(source(), CONFIG.batch_size, seed=0), str(tmp_path / "b"), options,
+                       hooks=(tick,))
+    assert int(state.step) == 4  # 4 s > 3.5 s after the 4th step
+    assert engine.Checkpointer(str(tmp_path / "b" / "checkpoints"), read_only=True).all_steps() == [4]
+    assert sorted(os.listdir(tmp_path / "b" / "samples")) == ["step_000003.png", "step_000004.png"]
+    monkeypatch.undo()
+    resumed = fit(tmp_path / "b", 6, resume=True)
+    for x, y in zip(leaves(fit(tmp_path / "a", 6)), leaves(resumed), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_run_directory_contents(tmp_path):
     fit(tmp_path, 6, tensorboard=True)
     assert json.load(open(tmp_path / "config.json"))["config"]["latent_dim"] == 4

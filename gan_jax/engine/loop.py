@@ -48,6 +48,9 @@ class RunOptions:
     log_interval: int = 10
     progress: bool = True
     tensorboard: bool = True
+    # stop (checkpoint and sample grid written, as on Ctrl-C) once training has run this long, compile included:
+    # a Colab session's or a benchmark's wall-clock budget. None: no limit.
+    max_seconds: float | None = None
 
 
 @dataclasses.dataclass
@@ -210,9 +213,14 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
 
     bar = _progress(options, step, name)
     t_last, step_last, compile_s = time.perf_counter(), step, None
+    deadline = None if options.max_seconds is None else t_last + options.max_seconds
     try:
         with _StopFlag() as stop:
             while step < options.steps and not stop.requested:
+                if deadline is not None and time.perf_counter() > deadline:
+                    stop.requested = True
+                    print(f"\ntime limit ({options.max_seconds:g} s) reached at step {step}", file=sys.stderr)
+                    break
                 batch = mesh_lib.shard_batch(next(loader), mesh)
                 state, metrics = train(state, batch, step_key)
                 step += 1
@@ -248,6 +256,8 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                     save(state, step)
             if stop.requested:
                 save(state, step)
+                if step % options.sample_interval:  # the grid of the state the run stopped at
+                    write_samples(state, step)
                 bar.close()
                 print(f"stopped at step {step}; resume with --resume (checkpoint in {ckpt.directory})",
                       file=sys.stderr)
