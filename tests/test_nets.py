@@ -53,16 +53,19 @@ def test_conv_transpose_module_keeps_flax_parameter_tree():
     assert float(jnp.max(jnp.abs(params["ConvTranspose_0"]["bias"]))) <= 1 / np.sqrt(8 * 16)
 
 
-@pytest.mark.parametrize("h,k,s,p", [(4, 4, 2, 1), (3, 3, 2, 1), (5, 3, 2, 0), (4, 4, 2, 0), (6, 5, 3, 2)])
-def test_small_output_strided_conv_gradients_match_xla_to_second_order(h, k, s, p):
+@pytest.mark.parametrize("h,k,s,p,tiny", [(4, 4, 2, 1, True), (3, 3, 2, 1, True), (5, 3, 2, 0, True),
+                                          (4, 4, 2, 0, True), (6, 5, 3, 2, True), (8, 4, 2, 1, False),
+                                          (9, 3, 2, 1, False), (11, 4, 3, 0, False)])
+def test_polyphase_input_gradient_matches_xla_to_second_order(h, k, s, p, tiny):
     """layers.Conv computes the input gradient of strided convolutions with outputs of at most 2x2 itself (XLA:CPU's
-    is pathologically slow there); first and second derivatives (a gradient penalty's) must equal XLA's."""
+    is pathologically slow there), and of any strided convolution with ``polyphase_input_grad`` (gradient-penalty
+    critics); first and second derivatives (a gradient penalty's) must equal XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, h, h, 3))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
     xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
     ours = lambda x, w: layers._strided_conv(x, w, s, p)
-    assert layers._tiny_output(x.shape, k, s, p)
+    assert layers._tiny_output(x.shape, k, s, p) == tiny
     np.testing.assert_allclose(ours(x, kernel), xla(x, kernel), atol=1e-5)
     first = lambda conv: jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))(x, kernel)
     penalty = lambda conv: jax.grad(lambda w, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2),
@@ -79,6 +82,9 @@ def test_conv_module_uses_the_small_output_path_with_flax_parameters():
     assert "custom_vjp_call" in str(jax.make_jaxpr(lambda x: module.apply(params, x))(x))
     big = jax.random.normal(jax.random.key(2), (2, 8, 8, 3))  # -> 4x4: XLA's own
     assert "custom_vjp_call" not in str(jax.make_jaxpr(lambda x: module.apply(params, x))(big))
+    asked = layers.Conv(6, 4, strides=2, padding=1, polyphase_input_grad=True)
+    assert "custom_vjp_call" in str(jax.make_jaxpr(lambda x: asked.apply(params, x))(big))
+    np.testing.assert_allclose(asked.apply(params, big), module.apply(params, big), atol=1e-5)
     expected = jax.lax.conv_general_dilated(x, params["params"]["Conv_0"]["kernel"], (2, 2), ((1, 1), (1, 1)),
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
     np.testing.assert_allclose(module.apply(params, x), expected + params["params"]["Conv_0"]["bias"], atol=1e-5)

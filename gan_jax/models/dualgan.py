@@ -114,7 +114,8 @@ def loader_batch_size(config: Config) -> int:
 def _nets(config: Config):
     gen = unet.UNetGenerator(*unet.unet_blocks(config.unet_depth, DOWNS, UPS), config.channels,
                              norm="instance_affine", final="transpose", remat=config.remat)
-    return gen, patchgan.Conv4PatchDiscriminator(filters=(64, 128, 256), norm="batch", final_padding=0)
+    return gen, patchgan.Conv4PatchDiscriminator(filters=(64, 128, 256), norm="batch", final_padding=0,
+                                                 polyphase_input_grad=True)  # its gradient penalty: layers.Conv
 
 
 @functools.partial(jax.jit, static_argnames="config")  # eager Flax init of these nets takes ~20 s on a CPU

@@ -111,9 +111,9 @@ def instance_norm():
     return nn.InstanceNorm(epsilon=1e-5)
 
 
-def conv(features, kernel, strides=1, padding=0, use_bias=False, name=None):
+def conv(features, kernel, strides=1, padding=0, use_bias=False, name=None, polyphase_input_grad=False):
     return layers.Conv(features, kernel, strides=strides, padding=padding, use_bias=use_bias,
-                       kernel_init=layers.normal_002, name=name)
+                       kernel_init=layers.normal_002, name=name, polyphase_input_grad=polyphase_input_grad)
 
 
 class ResidualBlock(nn.Module):
@@ -158,7 +158,9 @@ class Discriminator(nn.Module):
     def __call__(self, img, train: bool = True):
         x = img
         for i in range(self.n_strided):
-            x = nn.leaky_relu(conv(64 * 2**i, 4, strides=2, padding=1, use_bias=True)(x), 0.01)
+            # the gradient penalty differentiates these convolutions' input gradients: see layers.Conv
+            x = nn.leaky_relu(conv(64 * 2**i, 4, strides=2, padding=1, use_bias=True, polyphase_input_grad=True)(x),
+                              0.01)
         scores = conv(1, 3, padding=1, name="out1")(x)
         logits = conv(self.c_dim, x.shape[1], name="out2")(x)  # VALID: kernel = the remaining size -> 1 x 1
         return scores, logits.reshape(logits.shape[0], -1)

@@ -89,19 +89,21 @@ class Conv4PatchDiscriminator(nn.Module):
     padding 1. Extra inputs (pix2pix's condition image) are concatenated on the channels first.
 
     ``norm``: 'instance' (no affine) or 'batch' (dualgan's ``BatchNorm2d(C, 0.8)``: momentum 0.8, eps 1e-5).
-    ``final_bias``: pix2pix's last conv has none.
+    ``final_bias``: pix2pix's last conv has none. ``polyphase_input_grad``: for a critic trained with a gradient
+    penalty (dualgan), see :class:`gan_jax.nets.layers.Conv`.
     """
 
     filters: tuple[int, ...] = FILTERS
     norm: str = "instance"
     final_padding: int = 1
     final_bias: bool = True
+    polyphase_input_grad: bool = False
 
     @nn.compact
     def __call__(self, img, *conditions, train: bool = True):
         x = jnp.concatenate((img,) + conditions, axis=-1) if conditions else img
         for i, width in enumerate(self.filters):
-            x = layers.dcgan_conv(width, 4, strides=2, padding=1)(x)
+            x = layers.dcgan_conv(width, 4, strides=2, padding=1, polyphase_input_grad=self.polyphase_input_grad)(x)
             if i > 0:
                 x = (layers.batch_norm(train, scale_init=layers.bn_scale_normal)(x) if self.norm == "batch"
                      else instance_norm()(x))
