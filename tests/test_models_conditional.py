@@ -257,6 +257,41 @@ def test_semi_supervised_data():
     everything = data.load("digits", "semi_supervised", img_size=8, channels=1,
                            config=sgan.Config(n_labelled=10**9))
     assert everything.get(np.arange(len(everything)))["label_mask"].all()  # PyTorch-GAN's setting
+    assert "labelled_image" not in everything.get(np.arange(8)) and "labelled_image" not in test.get(np.arange(8))
+
+
+def test_semi_supervised_batches_carry_a_labelled_batch_from_the_pool():
+    source = data.load("digits", "semi_supervised", img_size=8, channels=1, config=sgan.Config(img_size=8,
+                                                                                                n_labelled=100))
+    full = data.load("digits", "labelled", img_size=8, channels=1)
+    pool = full.get(source.labelled_indices)
+    batch = source.get(np.arange(64))
+    chex.assert_shape((batch["labelled_image"], batch["labelled_label"]), ((64, 8, 8, 1), (64,)))
+    # every drawn image is a pool image with its true label, none twice (64 <= 100: without replacement)
+    matches = [np.flatnonzero(np.all(pool["image"] == img, axis=(1, 2, 3))) for img in batch["labelled_image"]]
+    drawn = [m[0] for m in matches]
+    assert all(len(m) >= 1 for m in matches) and len(set(drawn)) == 64
+    np.testing.assert_array_equal(pool["label"][drawn], batch["labelled_label"])
+    # a function of the batch's indices: the same batch again (a resumed run), another batch something else
+    np.testing.assert_array_equal(source.get(np.arange(64))["labelled_label"], batch["labelled_label"])
+    assert not np.array_equal(source.get(np.arange(64, 128))["labelled_image"], batch["labelled_image"])
+
+
+def test_sgan_step_trains_the_class_head_on_the_labelled_batch():
+    config = tiny(sgan)
+    state = contract_state(sgan)
+    batch = {k: jnp.asarray(v) for k, v in batch_for(config, n_labelled=0).items()}  # no labels in the plain batch
+    batch["labelled_image"] = batch["image"][::-1]
+    step = jax.jit(sgan.train_step)
+
+    def sup_loss(labels):
+        return float(step(state, {**batch, "labelled_label": jnp.asarray(labels, jnp.int32)}, jax.random.key(1))[1]
+                     ["sup_loss"])
+
+    labels = np.arange(config.batch_size) % 10
+    assert sup_loss(labels) > 0 and abs(sup_loss(labels) - sup_loss((labels + 1) % 10)) > 1e-4
+    new_state, _ = step(state, {**batch, "labelled_label": jnp.asarray(labels, jnp.int32)}, jax.random.key(1))
+    assert int(new_state.step) == int(state.step) + 1
 
 
 def test_cluster_gan_encoder_head_is_a_cluster_assignment():

@@ -5,6 +5,13 @@ The labelled examples are the first ``n_labelled`` of the training split in a fi
 rest are unlabelled. ``get(indices)`` yields 'image', 'label' (-1 where hidden: nothing downstream can peek) and
 'label_mask' (float32, 1 = labelled). Every other split (e.g. 'test') keeps all its labels, for measuring accuracy.
 ``n_labelled`` >= the split's size labels everything (PyTorch-GAN's sgan.py); 0 labels nothing.
+
+When only some examples are labelled, each batch also carries a labelled batch of the same size drawn from the
+labelled pool ('labelled_image', 'labelled_label'; without replacement when the pool is large enough), as
+semi-supervised GAN implementations feed their classifier (Salimans et al. 2016's code draws a labelled batch every
+step): with 100 labels among 4,500 images a plain batch of 64 holds 1.4 labelled ones on average, and the class head
+would see 45x fewer labelled examples than the same network trained on the labels alone. The draw is a function of
+the batch's indices, so a resumed run sees the same labelled batches.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ class SemiSupervisedSource:
         mask = self.is_labelled[np.asarray(indices)]
         out["label"] = np.where(mask, out["label"], -1).astype(np.int32)
         out["label_mask"] = mask.astype(np.float32)
+        pool = len(self.labelled_indices)
+        if 0 < pool < len(self.base):
+            rng = np.random.default_rng([LABELLED_SEED, *np.asarray(indices, np.int64).tolist()])
+            drawn = self.labelled_indices[rng.choice(pool, len(indices), replace=pool < len(indices))]
+            labelled = self.base.get(drawn)
+            out["labelled_image"], out["labelled_label"] = labelled["image"], labelled["label"].astype(np.int32)
         return out
 
 
