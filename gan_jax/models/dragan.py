@@ -34,9 +34,9 @@ from gan_jax.nets import dcgan as dcgan_nets
 
 DATA = "images"
 DESCRIPTION = "DRAGAN (Kodali 2017): DCGAN networks, BCE loss, gradient penalty around the data"
-# The quick CPU run, about 12 min on an idle 2-core CPU (estimated, ~0.35 s/step): rough digit strokes.
-# --n_epochs 200 is PyTorch-GAN's length.
-DEFAULT_STEPS = 2000
+# Digits: FD 550 -> 80.7 (6.8x) at 4,000 steps on the 2-core CPU (~20 min at 0.28 s/step; 143, 3.9x, at 2,000;
+# benchmarks/RESULTS.md). --n_epochs 200 is PyTorch-GAN's length.
+DEFAULT_STEPS = 4000
 LAMBDA_GP = 10.0  # dragan.py's module constant (not a flag there)
 
 
