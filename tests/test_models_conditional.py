@@ -289,7 +289,8 @@ def test_sgan_step_trains_the_class_head_on_the_labelled_batch():
                      ["sup_loss"])
 
     labels = np.arange(config.batch_size) % 10
-    assert sup_loss(labels) > 0 and abs(sup_loss(labels) - sup_loss((labels + 1) % 10)) > 1e-4
+    loss = sup_loss(labels)
+    assert loss > 0 and abs(loss - sup_loss((labels + 1) % 10)) > 1e-4
     new_state, _ = step(state, {**batch, "labelled_label": jnp.asarray(labels, jnp.int32)}, jax.random.key(1))
     assert int(new_state.step) == int(state.step) + 1
 

@@ -45,7 +45,7 @@ class Conv(nn.Module):
     """``nn.Conv2d`` (NHWC) with PyTorch's default initialisation and symmetric integer padding.
 
     ``polyphase_input_grad``: a strided convolution computes its input gradient as the polyphase transposed
-    convolution (:func:`_strided_conv_small_output`) instead of XLA's input-dilated convolution. Always done for
+    convolution (:func:`_strided_conv_polyphase_grad`) instead of XLA's input-dilated convolution. Always done for
     outputs of at most 2x2; ask for it in critics trained with a gradient penalty on large images, where the penalty
     differentiates that input gradient again and XLA:CPU's kernel gradient of an input-dilated convolution is the
     slow path: dualgan's critic (batch 8, 128 px) 1,464 -> 328 ms for loss + gradient, stargan's (batch 16, 128 px)
@@ -67,7 +67,7 @@ class Conv(nn.Module):
         k, s, p = self.kernel_size, self.strides, self.padding
         conv_general_dilated = jax.lax.conv_general_dilated
         if s > 1 and (self.polyphase_input_grad or _tiny_output(x.shape, k, s, p)):
-            conv_general_dilated = _strided_conv_small_output  # same numbers, another input gradient: see there
+            conv_general_dilated = _strided_conv_polyphase_grad  # same numbers, another input gradient: see there
         return nn.Conv(self.features, (k, k), strides=(s, s), padding=((p, p), (p, p)), use_bias=self.use_bias,
                        kernel_init=self.kernel_init, bias_init=torch_bias_init(fan_in),
                        conv_general_dilated=conv_general_dilated)(x)
@@ -77,16 +77,17 @@ def _tiny_output(shape, k: int, s: int, p: int) -> bool:
     return all((d + 2 * p - k) // s + 1 <= 2 for d in shape[1:3])
 
 
-def _strided_conv_small_output(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+def _strided_conv_polyphase_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                                dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                                preferred_element_type=None):
-    """``lax.conv_general_dilated`` for a strided NHWC convolution whose output is at most 2x2, with its input
-    gradient computed by the polyphase transposed convolution.
+    """``lax.conv_general_dilated`` for a strided NHWC convolution, with its input gradient computed by the
+    polyphase transposed convolution (ordinary convolutions, whose own derivatives are fast on XLA:CPU).
 
-    Why: XLA:CPU's own input gradient (an input-dilated convolution) of such a layer is pathologically slow: for
-    stargan's last critic layer (batch 16, 4x4x1024 -> 2x2x2048) 9.1 s against 0.24 s this way (forward and kernel
-    gradient unaffected, larger outputs not slow). Every GAN back-propagates through its critic into G, and a
-    gradient penalty does so at every critic step."""
+    Used for every strided convolution whose output is at most 2x2: XLA:CPU's own input gradient (an input-dilated
+    convolution) of such a layer is pathologically slow, for stargan's last critic layer (batch 16, 4x4x1024 ->
+    2x2x2048) 9.1 s against 0.24 s this way (forward and kernel gradient unaffected). Every GAN back-propagates
+    through its critic into G, and a gradient penalty does so at every critic step. Also used, at any output size,
+    where ``Conv.polyphase_input_grad`` asks for it (see there)."""
     nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
     if (window_strides[0] != window_strides[1] or tuple(padding[0]) != tuple(padding[1])
             or padding[0][0] != padding[0][1] or tuple(lhs_dilation or (1, 1)) != (1, 1)
