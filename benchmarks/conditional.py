@@ -7,7 +7,8 @@ budget (through ``gan_jax.engine.fit``, exactly as ``python -m gan_jax.train``) 
   digit (``scipy.optimize.linear_sum_assignment``; target >= 80%), and grids of each continuous code varying;
 - sgan: the test accuracy of D's class head trained with ``n_labelled`` labels (+ the unlabelled rest and G's
   samples) against the same network trained on those labelled examples alone, as long;
-- cluster_gan: purity / NMI / ARI of the real test digits clustered by the encoder against k-means on raw pixels
+- cluster_gan: purity / NMI / ARI of the real test digits clustered by the encoder (argmax of z_c, and k-means on its
+  whole code [z_n, softmax(z_c)] as the ClusterGAN authors evaluate) against k-means on raw pixels
   (scikit-learn, fitted on the train split), in the same run.
 
     python -m benchmarks.conditional [--models cgan,acgan,infogan,sgan,cluster_gan] [--steps N]
@@ -174,13 +175,23 @@ def eval_cluster_gan(model, config, start, state, n: int) -> dict:
         src = data.load("mnist", "labelled", img_size=config.img_size, channels=config.channels, split=name)
         return src.images, src.labels
 
+    def kmeans_scores(train_x, test_x):  # fitted on the train split, scored on the test split
+        kmeans = KMeans(config.n_c, n_init=10, random_state=0).fit(train_x.reshape(len(train_x), -1))
+        return cluster_scores(kmeans.predict(test_x.reshape(len(test_x), -1)), test_labels)
+
+    def latent(images):  # the authors' evaluation clusters E's whole code [z_n, softmax(z_c)] with k-means
+        zn, zc = model.encode(state, images)
+        return np.concatenate([np.asarray(zn), np.asarray(zc)], axis=1)
+
     (train_images, _), (test_images, test_labels) = split("train"), split("test")
     encoder = cluster_scores(np.asarray(model.cluster(state, test_images)), test_labels)
-    kmeans = KMeans(config.n_c, n_init=10, random_state=0).fit(train_images.reshape(len(train_images), -1))
-    pixels = cluster_scores(kmeans.predict(test_images.reshape(len(test_images), -1)), test_labels)
+    encoder_kmeans = kmeans_scores(latent(train_images), latent(test_images))
+    pixels = kmeans_scores(train_images, test_images)
     fmt = lambda s: f"purity {s['purity']:.3f}, NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}"
-    return {"result": f"{len(test_labels)} test digits: encoder {fmt(encoder)}; k-means on pixels {fmt(pixels)}",
-            "target": "encoder > k-means", "value": encoder["purity"], **fd_start_end(model, config, start, state, n)}
+    return {"result": f"{len(test_labels)} test digits: encoder argmax z_c {fmt(encoder)}; k-means on E's code "
+                      f"(the authors' protocol) {fmt(encoder_kmeans)}; k-means on pixels {fmt(pixels)}",
+            "target": "encoder > k-means on pixels", "value": max(encoder["purity"], encoder_kmeans["purity"]),
+            **fd_start_end(model, config, start, state, n)}
 
 
 def run(name: str, steps: int | None, n: int, max_minutes: float | None = None) -> dict:

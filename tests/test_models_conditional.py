@@ -5,6 +5,7 @@ Each: the model contract on a tiny config, the mechanism that defines it, and it
 count against PyTorch-GAN's script (hand-computed from the layer shapes).
 """
 
+import dataclasses
 import functools
 
 import chex
@@ -310,6 +311,18 @@ def test_cluster_gan_encoder_head_is_a_cluster_assignment():
     inputs, idx = cluster_gan._inputs(jax.random.key(0), 8, config)
     np.testing.assert_array_equal(np.asarray(inputs["zc"]).argmax(-1), np.asarray(idx))
     np.testing.assert_array_equal(np.asarray(inputs["zc"]).sum(-1), 1.0)
+
+
+def test_cluster_gan_zn_has_the_scale_sigma_n():
+    # the paper's sigma 0.10 by default; the script's 0.75 on request; the same draws, scaled
+    config = tiny(cluster_gan)
+    assert config.sigma_n == 0.1
+    small, _ = cluster_gan._inputs(jax.random.key(0), 4096, config)
+    wide, _ = cluster_gan._inputs(jax.random.key(0), 4096, dataclasses.replace(config, sigma_n=0.75))
+    assert abs(float(np.std(np.asarray(small["zn"]))) - 0.1) < 0.005
+    np.testing.assert_allclose(np.asarray(wide["zn"]), 7.5 * np.asarray(small["zn"]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="--sigma_n"):
+        dataclasses.replace(config, sigma_n=0.0).validate()
 
 
 def test_cluster_gan_updates_g_and_e_every_n_critic_steps():

@@ -1,7 +1,7 @@
 """ClusterGAN: Mukherjee et al., "ClusterGAN: Latent Space Clustering in Generative Adversarial Networks" (2019).
 
 Networks (PyTorch-GAN ``implementations/cluster_gan/clustergan.py``), for 28x28 MNIST:
-- G on z = [z_n (30, 0.75 N(0, I)), z_c (one-hot of 10 clusters)]: Linear 1024 -> BN -> LeakyReLU 0.2 -> Linear
+- G on z = [z_n (30, sigma_n N(0, I)), z_c (one-hot of 10 clusters)]: Linear 1024 -> BN -> LeakyReLU 0.2 -> Linear
   128 x 7 x 7 -> BN -> LeakyReLU -> ConvTranspose 4x4/2 64 -> BN -> LeakyReLU -> ConvTranspose 4x4/2 1 -> Sigmoid.
 - Encoder E: conv 4x4/2 64 -> LeakyReLU -> conv 4x4/2 128 -> LeakyReLU -> Linear 1024 -> LeakyReLU -> Linear to
   (z_n, z_c logits); z_c = softmax(logits) is the image's soft cluster assignment.
@@ -24,6 +24,10 @@ Deviations from PyTorch-GAN:
 - The script's constants (n_c, betan, betac, b1, b2, decay, channels) are flags here with its values as defaults;
   its flag ``-l/--lr`` keeps the name ``lr``. Images of any size divisible by 4 (>= 12), not only 28.
 - BatchNorm: PyTorch's momentum 0.1 (Flax 0.9); the script has no eps/momentum bug here.
+- z_n's scale ``--sigma_n`` defaults to the paper's and its authors' code's 0.10, not the script's 0.75 (its
+  ``sample_z``; pass ``--sigma_n 0.75`` for it). The paper chooses a small sigma so that the one-hot part, not z_n,
+  carries the cluster: with 0.75 the Gaussian part is wide enough to hold the digit identity. Measured on the CPU
+  after 3,000 steps (``benchmarks.conditional``): encoder purity on test digits 0.316 with 0.10 vs 0.204 with 0.75.
 
 Run:    python -m gan_jax.train --model cluster_gan
         python -m gan_jax.sample --run runs/cluster_gan --labels 0,1,2,3,4,5,6,7,8,9 --n 100 --cols 10  (clusters)
@@ -51,7 +55,6 @@ DEFAULT_STEPS = 3000  # the quick CPU run; --n_epochs 200 is PyTorch-GAN's lengt
 GRID_COLS = 10  # sample grids: one row per cluster
 N_SAMPLES = 100
 LAMBDA_GP = 10.0  # calc_gradient_penalty's LAMBDA (--wass_flag)
-ZN_SCALE = 0.75  # sample_z: z_n = 0.75 N(0, I)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Config:
     b1: float = 0.5
     b2: float = 0.9
     decay: float = 2.5e-5
+    sigma_n: float = 0.1  # z_n = sigma_n N(0, I): the paper's 0.10 (the script's sample_z: 0.75); module docstring
     channels: int = 1
     sample_interval: int = 400
 
@@ -77,6 +81,8 @@ class Config:
             raise ValueError(f"--img_size must be a multiple of 4 and >= 12 for this model, got {self.img_size}")
         if self.n_c <= 0:
             raise ValueError(f"--n_c must be > 0, got {self.n_c}")
+        if not self.sigma_n > 0:
+            raise ValueError(f"--sigma_n (the scale of z_n) must be > 0, got {self.sigma_n}")
 
 
 @struct.dataclass
@@ -158,11 +164,11 @@ def initialize_weights(params):
 
 
 def _inputs(key: jax.Array, n: int, config: Config, labels=None) -> tuple[dict, jax.Array]:
-    """(G's inputs {'zn', 'zc'}, the cluster indices): the script's sample_z."""
+    """(G's inputs {'zn', 'zc'}, the cluster indices): the script's sample_z, z_n scaled by ``sigma_n``."""
     zn_key, c_key = jax.random.split(key)
     if labels is None:
         labels = jax.random.randint(c_key, (n,), 0, config.n_c)
-    zn = ZN_SCALE * netstate.latent(zn_key, n, config.latent_dim)
+    zn = config.sigma_n * netstate.latent(zn_key, n, config.latent_dim)
     return {"zn": zn, "zc": jax.nn.one_hot(labels, config.n_c)}, labels
 
 
