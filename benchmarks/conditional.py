@@ -119,20 +119,29 @@ def eval_infogan(model, config, start, state, n: int) -> dict:
 def eval_sgan(model, config, start, state, n: int, steps: int) -> dict:
     test = data.load("mnist", "labelled", img_size=config.img_size, channels=config.channels, split="test")
     test_images, test_labels = test.images, test.labels
-    sgan_acc = float(np.mean(np.asarray(model.classify(state, test_images)).argmax(-1) == test_labels))
     source = common.default_loader(model, config).source
     labelled = source.base.get(source.labelled_indices)
-    curve = supervised_baseline(config, labelled["image"], labelled["label"], test_images, test_labels, steps)
+    # The training digits whose labels were withheld: SGAN saw them unlabelled, the baseline never saw them. 4,400
+    # of them measure the difference ~3x more precisely than the 500 test digits (the transductive accuracy of
+    # semi-supervised learning papers); the test split stays the headline.
+    unlabelled = source.base.get(np.flatnonzero(~source.is_labelled))
+    sgan_acc, sgan_unl = (float(np.mean(np.asarray(model.classify(state, x)).argmax(-1) == y))
+                          for x, y in ((test_images, test_labels), (unlabelled["image"], unlabelled["label"])))
+    curve, base_unl = supervised_baseline(config, labelled["image"], labelled["label"], test_images, test_labels,
+                                          steps, also=(unlabelled["image"], unlabelled["label"]))
     base_final, base_best = curve[-1], max(curve)
     return {"result": f"test accuracy ({len(test_labels)} digits), {len(labelled['label'])} labels: SGAN D "
                       f"{sgan_acc:.1%} vs the same D trained on the labels alone {base_final:.1%} "
-                      f"(its best along the way {base_best:.1%})",
+                      f"(its best along the way {base_best:.1%}); on the {len(unlabelled['label'])} unlabelled "
+                      f"training digits {sgan_unl:.1%} vs {base_unl:.1%}",
             "target": "SGAN > labels alone", "value": sgan_acc, **fd_start_end(model, config, start, state, n)}
 
 
-def supervised_baseline(config, images, labels, test_images, test_labels, steps: int, evals: int = 10) -> list:
+def supervised_baseline(config, images, labels, test_images, test_labels, steps: int, evals: int = 10,
+                        also=None):
     """sgan's D (trunk + num_classes + 1 logits) trained with cross-entropy on the labelled examples only: the same
-    optimizer, batch size (at most the number of labels) and number of updates. Test accuracy at ``evals`` points."""
+    optimizer, batch size (at most the number of labels) and number of updates. Test accuracy at ``evals`` points;
+    with ``also`` = (images, labels), returns (that curve, the final accuracy on those)."""
     disc = conditional.HeadsDiscriminator((config.num_classes + 1,))
     tx = netstate.adam(config)
     net = netstate.create(disc, tx, jax.random.key(0), jnp.zeros((2, *images.shape[1:])))
@@ -157,7 +166,9 @@ def supervised_baseline(config, images, labels, test_images, test_labels, steps:
         net = step(net, images[idx], labels[idx], jax.random.key(i))
         if (i + 1) % max(1, steps // evals) == 0 or i + 1 == steps:
             curve.append(float(np.mean(np.asarray(predict(net, test_images)) == test_labels)))
-    return curve
+    if also is None:
+        return curve
+    return curve, float(np.mean(np.asarray(predict(net, also[0])) == also[1]))
 
 
 def cluster_scores(clusters: np.ndarray, labels: np.ndarray) -> dict:
