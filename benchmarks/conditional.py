@@ -128,7 +128,7 @@ def eval_sgan(model, config, start, state, n: int, steps: int) -> dict:
     sgan_acc, sgan_unl = (float(np.mean(np.asarray(model.classify(state, x)).argmax(-1) == y))
                           for x, y in ((test_images, test_labels), (unlabelled["image"], unlabelled["label"])))
     curve, base_unl = supervised_baseline(config, labelled["image"], labelled["label"], test_images, test_labels,
-                                          steps, also=(unlabelled["image"], unlabelled["label"]))
+                                          (unlabelled["image"], unlabelled["label"]), steps)
     base_final, base_best = curve[-1], max(curve)
     return {"result": f"test accuracy ({len(test_labels)} digits), {len(labelled['label'])} labels: SGAN D "
                       f"{sgan_acc:.1%} vs the same D trained on the labels alone {base_final:.1%} "
@@ -137,11 +137,11 @@ def eval_sgan(model, config, start, state, n: int, steps: int) -> dict:
             "target": "SGAN > labels alone", "value": sgan_acc, **fd_start_end(model, config, start, state, n)}
 
 
-def supervised_baseline(config, images, labels, test_images, test_labels, steps: int, evals: int = 10,
-                        also=None):
+def supervised_baseline(config, images, labels, test_images, test_labels, also: tuple, steps: int,
+                        evals: int = 10) -> tuple[list, float]:
     """sgan's D (trunk + num_classes + 1 logits) trained with cross-entropy on the labelled examples only: the same
-    optimizer, batch size (at most the number of labels) and number of updates. Test accuracy at ``evals`` points;
-    with ``also`` = (images, labels), returns (that curve, the final accuracy on those)."""
+    optimizer, batch size (at most the number of labels) and number of updates. Returns (test accuracy at ``evals``
+    points, the final accuracy on ``also`` = (images, labels))."""
     disc = conditional.HeadsDiscriminator((config.num_classes + 1,))
     tx = netstate.adam(config)
     net = netstate.create(disc, tx, jax.random.key(0), jnp.zeros((2, *images.shape[1:])))
@@ -166,8 +166,6 @@ def supervised_baseline(config, images, labels, test_images, test_labels, steps:
         net = step(net, images[idx], labels[idx], jax.random.key(i))
         if (i + 1) % max(1, steps // evals) == 0 or i + 1 == steps:
             curve.append(float(np.mean(np.asarray(predict(net, test_images)) == test_labels)))
-    if also is None:
-        return curve
     return curve, float(np.mean(np.asarray(predict(net, also[0])) == also[1]))
 
 
