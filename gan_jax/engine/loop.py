@@ -25,6 +25,7 @@ import numpy as np
 
 from gan_jax.engine import images as image_io
 from gan_jax.engine import mesh as mesh_lib
+from gan_jax.engine import xla_options
 from gan_jax.engine.checkpoint import Checkpointer, CheckpointError, config_to_dict
 from gan_jax.engine.writers import MetricWriter
 
@@ -100,13 +101,16 @@ def sample_fn(model, loader) -> Callable | None:
 
 
 def compile_step(model, mesh):
-    """``model.train_step`` jitted once for the mesh: state replicated and donated, batch sharded on 'data'."""
+    """``model.train_step`` jitted once for the mesh: state replicated and donated, batch sharded on 'data'; on the
+    CPU with convolutions on XLA's own kernels (:mod:`gan_jax.engine.xla_options`)."""
     repl, data = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
+    options = xla_options.train_step_options(mesh.devices.flat[0].platform)
 
     def step(state, batch, key):
         return model.train_step(state, batch, jax.random.fold_in(key, state.step))
 
-    return jax.jit(step, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=0)
+    return jax.jit(step, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=0,
+                   compiler_options=options)
 
 
 def init_state(model, config, key, mesh):
