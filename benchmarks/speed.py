@@ -6,12 +6,15 @@ One iteration = one train_step = what one PyTorch-GAN loop iteration does (one D
 n_critic models n_critic critic updates and one G update, also reported per critic step, PyTorch-GAN's unit).
 Compile time (first call) is reported separately; the figure is the median over ``--repeats`` timed runs of
 ``--iters`` steps. ``TORCH_MS`` holds PyTorch-GAN's own scripts measured on the reference 2-core CPU
-(torch 2.13 CPU, 2 threads; the lower of two runs), from the project's issues.
+(torch 2.13 CPU, 2 threads; the lower of two runs), from the project's issues: whole scripts, their data loading
+included. ``--torch_json`` adds the same scripts' loop bodies timed on this machine on synthetic batches
+(``benchmarks/torch_side_by_side.py``), the fair comparison with our step, which also excludes data loading.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -36,7 +39,7 @@ def critic_steps(model, config) -> int:
     return config.n_critic if hasattr(model, "loader_batch_size") else 1
 
 
-def measure(name: str, repeats: int, iters: int) -> dict:
+def measure(name: str, repeats: int, iters: int, torch_side: dict | None = None) -> dict:
     model = registry.get(name)
     config = model.Config()
     loader = common.default_loader(model, config)
@@ -67,7 +70,19 @@ def measure(name: str, repeats: int, iters: int) -> dict:
            "images_per_s": loader.batch_size / (ms / 1000), "torch_ms": TORCH_MS.get(name)}
     if row["torch_ms"]:
         row["speedup_vs_torch"] = row["torch_ms"] / row["ms_per_unit"]
+    side = (torch_side or {}).get(name, {})
+    if "mean_ms" in side:
+        row["torch_same_machine_ms"] = side["mean_ms"]
+        row["speedup_same_machine"] = side["mean_ms"] / row["ms_per_unit"]
     return row
+
+
+def load_torch_side(path: str | None) -> dict:
+    """``benchmarks/torch_side_by_side.py --out FILE``'s results by model ({} without a file)."""
+    if path is None:
+        return {}
+    with open(path) as f:
+        return json.load(f)["results"]
 
 
 def main(argv=None) -> int:
@@ -76,13 +91,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--out", default="speed.md")
+    p.add_argument("--torch_json", default=None,
+                   help="PyTorch-GAN's scripts timed on this machine by benchmarks/torch_side_by_side.py --out: "
+                        "adds their time and our speed-up over it")
     args = p.parse_args(argv)
+    torch_side = load_torch_side(args.torch_json)
     names = args.models.split(",") if args.models else registry.names()
     cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
-            "torch_ms", "speedup_vs_torch"]
+            "torch_ms", "speedup_vs_torch"] + (["torch_same_machine_ms", "speedup_same_machine"] if torch_side else [])
     rows = []
     for name in names:
-        rows.append(measure(name, args.repeats, args.iters))
+        rows.append(measure(name, args.repeats, args.iters, torch_side))
         print(f"{name}: {rows[-1]['ms_per_unit']:.2f} ms per unit, compile {rows[-1]['compile_s']:.1f} s",
               file=sys.stderr)
         text = f"Machine: {common.machine()}\n\n" + common.table(rows, cols)
