@@ -15,14 +15,16 @@ logging), without data loading or decoding. The first ``--skip`` iterations (the
 left out; for the n_critic scripts, whose generator trains on every n_critic-th iteration, the mean over whole
 cycles is the time per critic step, the unit ``benchmarks.speed`` reports for them.
 
-A few scripts do not run as written; the smallest fix that keeps their intent is applied to the temporary copy,
-and the result says so: cluster_gan is CUDA-only (its tensors are made on the CPU instead), bicyclegan's
-multi-scale discriminator names an undefined ``in_channels`` (3, its input's channels), ccgan applies a
-``weights_init_normal`` it never defines (the N(0, 0.02) init of its siblings). Scripts that fail inside their
-training loop are reported as failing, with the error. Fixed the same way: bgan and dragan loop over an undefined
-``mnist_loader`` (their ``dataloader``), began indexes a 0-d tensor (``.item()``). Left failing: softmax_gan and
-cluster_gan, whose generator loss back-propagates through a discriminator the same iteration's optimizer step has
-already changed in place, which current autograd refuses.
+A few scripts do not run as written. The smallest fix that keeps their intent is applied to the temporary copy
+(the checkout is never changed), and each result lists the fixes it needed:
+- bgan and dragan loop over an undefined ``mnist_loader``: their ``dataloader``;
+- began indexes a 0-d tensor with ``.data[0]``: ``.item()``;
+- bicyclegan's and munit's multi-scale discriminators name an undefined ``in_channels``: 3, their input's channels;
+- ccgan applies a ``weights_init_normal`` it never defines: the N(0, 0.02) init of its siblings;
+- cluster_gan makes CUDA tensors only: CPU ones.
+softmax_gan and cluster_gan still fail on current PyTorch: their generator loss back-propagates through a
+discriminator that the same iteration's optimizer step has already changed in place, which autograd refuses. A
+failing script is reported with its error; the others still run.
 
 Prints one line per model and, with ``--out``, writes a JSON ``{model: {"mean_ms", "min_ms", "iters_ms"}}`` that
 ``python -m benchmarks.speed --torch_json FILE`` puts beside our times.
