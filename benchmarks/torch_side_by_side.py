@@ -262,7 +262,8 @@ def time_script(pytorch_gan: str, name: str, iters: int, skip: int, threads: int
     timed = ms[skip:]
     cycle = N_CRITIC.get(name, 1)
     timed = timed[: len(timed) // cycle * cycle] if len(timed) >= cycle else timed
-    result = {"mean_ms": float(timed.mean()), "min_ms": float(timed.min()), "iters_ms": [round(float(x), 1) for x in ms]}
+    result = {"mean_ms": float(timed.mean()), "min_ms": float(timed.min()),
+              "iters_ms": [round(float(x), 1) for x in ms]}
     if fixes:
         result["fixed"] = fixes
     return result
@@ -290,15 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="JSON file for the results")
     p.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    names = args.models.split(",")
+    unknown = [n for n in names if n not in BATCHES]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(BATCHES)}")
     try:
         import torch
     except ImportError:
         raise SystemExit("this benchmark needs torch: run it with a Python that has torch and numpy installed "
                          "(not a dependency of gan-jax)")
-    names = args.models.split(",")
-    unknown = [n for n in names if n not in BATCHES]
-    if unknown:
-        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(BATCHES)}")
     if args.single:  # the child process: one script, its result as the last line
         print(json.dumps(time_script(args.pytorch_gan, names[0], args.iters, args.skip, args.threads)))
         return 0

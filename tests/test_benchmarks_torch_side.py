@@ -16,6 +16,11 @@ def test_needs_torch_and_says_so(monkeypatch, tmp_path):
         side.main(["--pytorch_gan", str(tmp_path), "--models", "gan"])
 
 
+def test_unknown_model_is_named_before_anything_runs(tmp_path):
+    with pytest.raises(SystemExit, match="unknown model.*nosuchgan.*known: gan"):
+        side.main(["--pytorch_gan", str(tmp_path), "--models", "dcgan,nosuchgan"])
+
+
 def test_every_model_has_a_batch_layout():
     from gan_jax import registry
 

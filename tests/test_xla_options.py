@@ -28,7 +28,11 @@ def test_options_apply_on_the_cpu_only(fresh_probe, monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert xla_options.train_step_options("gpu") is None
     assert xla_options.train_step_options("tpu") is None
-    assert xla_options.train_step_options("cpu") in (xla_options.CPU_OPTIONS, None)
+    expected = xla_options.CPU_OPTIONS if jax.__version__.startswith("0.10.") else None  # the jaxlib it was measured on
+    if expected is not None:
+        assert xla_options.train_step_options("cpu") == expected
+    else:
+        assert xla_options.train_step_options("cpu") in (xla_options.CPU_OPTIONS, None)
     monkeypatch.setenv("GAN_JAX_XLA_DEFAULTS", "1")
     assert xla_options.train_step_options("cpu") is None
     monkeypatch.delenv("GAN_JAX_XLA_DEFAULTS")
@@ -90,6 +94,7 @@ def test_engine_train_steps_use_them(fresh_probe, monkeypatch):
     mesh = engine.make_mesh(1)
     state = engine.loop.init_state(model, config, jax.random.key(0), mesh)
     batch = engine.shard_batch(image_batch(config), mesh)
+
     def compiled():
         return engine.compile_step(model, mesh).lower(state, batch, jax.random.key(1)).compile().as_text()
 

@@ -4,14 +4,15 @@ jaxlib 0.10's XLA:CPU hands every convolution (and its two gradients) to YNNPACK
 2-core x86 CPU, XLA's own (Eigen) convolution is faster for nearly every shape these models use, most of all the
 kernel gradient, so that default costs the convolutional models 10-45% of their step time (benchmarks/RESULTS.md,
 "XLA:CPU's convolution library"). A 3x3, 64 -> 64 channel convolution at batch 64, 32x32 (pixelda's), forward +
-both gradients: 74 ms with YNNPACK, 41 ms without; dcgan's whole step 299 -> 211 ms, pixelda's 1,420 -> 961 ms.
+both gradients: 100 ms with YNNPACK, 55 ms without; dcgan's whole step 299 -> 213 ms, pixelda's 1,420 -> 940 ms.
 
 The option keeps YNNPACK for what it does well here (matrix products and reductions) and only takes convolutions
-back (a convolution whose only consumer is a reduction may still ride inside YNNPACK's reduce fusion; keeping those
-fusions is faster: dcgan 199 ms per step with them, 210 without, default 272, same process). It is passed per compilation (``jax.jit(..., compiler_options=...)``), so a user's own JAX code in the same
-process is untouched, and it is only used after a probe compile shows that this jaxlib knows the option: an XLA
-without it (older or newer) compiles the steps with its defaults instead of failing. Setting
-``GAN_JAX_XLA_DEFAULTS=1`` (or naming the option in ``XLA_FLAGS``) turns it off.
+back. A convolution whose only consumer is a reduction may still ride inside YNNPACK's reduce fusion; keeping
+those fusions is faster (dcgan 199 ms per step with them, 210 without, 272 by default, in one process). The option
+is passed per compilation (``jax.jit(..., compiler_options=...)``), so a user's own JAX code in the same process is
+untouched, and it is only used after a probe compile shows that this jaxlib knows it: an XLA without it (older or
+newer) compiles the steps with its defaults instead of failing. Setting ``GAN_JAX_XLA_DEFAULTS=1`` (or naming the
+option in ``XLA_FLAGS``) turns it off.
 """
 
 from __future__ import annotations
