@@ -6,11 +6,12 @@ import os
 import platform
 import shutil
 import time
+import typing
 
 import jax
 import numpy as np
 
-from gan_jax import data, engine
+from gan_jax import cli, data, engine
 from gan_jax.train import loader_batch_size
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
@@ -21,6 +22,28 @@ def default_loader(model, config, seed: int = 0, split: str = "train") -> data.L
     source = data.load(getattr(model, "DEFAULT_DATASET", "mnist"), getattr(model, "DATA", "images"),
                        img_size=config.img_size, channels=config.channels, split=split, config=config)
     return data.Loader(source, loader_batch_size(model, config), seed=seed, prefetch=0)
+
+
+def config_overrides(config_cls, text: str) -> dict:
+    """``"arch=paper,lr=0.001"`` -> ``{"arch": "paper", "lr": 0.001}``, each value converted to the Config field's
+    type; an unknown key or a bad value is a clear error."""
+    hints = typing.get_type_hints(config_cls)
+    overrides = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in hints:
+            raise SystemExit(f"--set: {item!r} is not KEY=VALUE with KEY a field of {config_cls.__module__}.Config "
+                             f"({', '.join(hints)})")
+        kind = hints[key]
+        try:
+            overrides[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise SystemExit(f"--set: {key} needs a {kind.__name__}, got {value!r}") from None
+    try:
+        cli.validate(config_cls(**overrides))
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}") from None
+    return overrides
 
 
 def fit(model, config, loader, steps: int, run_name: str, grid_name: str, *, max_minutes: float | None = None,

@@ -12,6 +12,7 @@ budget (through ``gan_jax.engine.fit``, exactly as ``python -m gan_jax.train``) 
   (scikit-learn, fitted on the train split), in the same run.
 
     python -m benchmarks.conditional [--models cgan,acgan,infogan,sgan,cluster_gan] [--steps N]
+    python -m benchmarks.conditional --models infogan --set arch=paper     (Config overrides, as train's flags)
 
 Each model's result is kept in benchmarks/out/conditional/NAME.json, and the markdown table (stdout and
 benchmarks/out/conditional.md) holds every model measured so far, so one model can be rerun alone. Grids in
@@ -21,6 +22,7 @@ benchmarks/out/grids/ (look at them).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -42,15 +44,25 @@ GRIDS = os.path.join(common.OUT, "grids")
 RESULTS = os.path.join(common.OUT, "conditional")
 
 
-def train(name: str, steps: int | None, max_minutes: float | None = None):
-    """Train with the engine; returns (model, config, initial state, final state, steps, epochs, wall seconds)."""
+def train(name: str, steps: int | None, max_minutes: float | None = None, overrides: dict | None = None,
+          curve: dict | None = None):
+    """Train with the engine; returns (model, config, initial state, final state, steps, epochs, wall seconds).
+    ``curve``: filled with {step: metric} along the way, for the models that have a cheap one (infogan)."""
     model = registry.get(name)
-    config = model.Config()
+    config = model.Config(**(overrides or {}))
     steps = steps or model.DEFAULT_STEPS
     loader = common.default_loader(model, config)
     init_key, _, _ = engine.run_keys(0)
     start = engine.loop.init_state(model, config, init_key, engine.make_mesh(1))  # the state fit starts from
-    state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes)
+    hooks = ()
+    if name == "infogan" and curve is not None:
+        def hook(step, state):
+            curve[step] = code_accuracy(model, state, config, per=200)[0]
+            print(f"{name} step {step}: code accuracy {curve[step]:.1%}", file=sys.stderr, flush=True)
+            return {"code_accuracy": curve[step]}
+
+        hooks = (engine.Hook(max(1, steps // 5), hook),)
+    state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes, hooks=hooks)
     epochs = steps * loader.batch_size / len(loader.source)
     return model, config, start, state, steps, epochs, wall
 
@@ -94,10 +106,17 @@ def best_permutation_accuracy(codes: np.ndarray, labels: np.ndarray, k: int) -> 
     return float(confusion[rows, cols].sum() / len(codes)), cols
 
 
-def eval_infogan(model, config, start, state, n: int) -> dict:
-    images, codes = per_class(model, state, config.n_classes, 1000)
+def code_accuracy(model, state, config, per: int = 1000) -> tuple[float, np.ndarray, int]:
+    """infogan: best-permutation accuracy of the categorical code against the classifier's label of ``per`` samples
+    of each code value; (accuracy, the code -> digit map, samples)."""
+    images, codes = per_class(model, state, config.n_classes, per, batch=min(per, 500))
     predicted = load_classifier().predict(images)
     acc, mapping = best_permutation_accuracy(codes, predicted, config.n_classes)
+    return acc, mapping, len(codes)
+
+
+def eval_infogan(model, config, start, state, n: int, curve: dict) -> dict:
+    acc, mapping, n_codes = code_accuracy(model, state, config)
     # Continuous codes: rows = categorical code values, columns = c_i from -1 to 1 (the other code 0); one z per row
     # (the same rng and n give the same z in every column).
     values = np.linspace(-1, 1, 10)
@@ -111,8 +130,10 @@ def eval_infogan(model, config, start, state, n: int) -> dict:
                                                      code=code)))
         grid = np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])  # row-major: code value, then c_i
         image_io.save_grid(grid, os.path.join(GRIDS, f"infogan_c{i + 1}.png"), len(values))
-    return {"result": f"categorical code vs classifier label, best permutation: {acc:.1%} on {len(codes):,} samples "
-                      f"(code -> digit {dict(enumerate(mapping.tolist()))})",
+    along = " ".join(f"{curve[s]:.0%}" for s in sorted(curve)[:-1])
+    return {"result": f"categorical code vs classifier label, best permutation: {acc:.1%} on {n_codes:,} samples "
+                      f"(code -> digit {dict(enumerate(mapping.tolist()))})"
+                      + (f"; along the way (2,000 samples, every {min(curve)} steps): {along}" if along else ""),
             "target": "accuracy >= 80%", "value": acc, **fd_start_end(model, config, start, state, n)}
 
 
@@ -203,27 +224,30 @@ def eval_cluster_gan(model, config, start, state, n: int) -> dict:
             **fd_start_end(model, config, start, state, n)}
 
 
-def run(name: str, steps: int | None, n: int, max_minutes: float | None = None) -> dict:
-    model, config, start, state, steps, epochs, wall = train(name, steps, max_minutes)
+def run(name: str, steps: int | None, n: int, max_minutes: float | None = None, overrides: dict | None = None) -> dict:
+    curve = {}
+    model, config, start, state, steps, epochs, wall = train(name, steps, max_minutes, overrides, curve)
     if name in ("cgan", "acgan"):
         row = eval_class_conditional(model, config, start, state, n)
     elif name == "infogan":
-        row = eval_infogan(model, config, start, state, n)
+        row = eval_infogan(model, config, start, state, n, curve)
     elif name == "sgan":
         row = eval_sgan(model, config, start, state, n, steps)
     else:
         row = eval_cluster_gan(model, config, start, state, n)
-    return {"model": name, "steps": steps, "epochs": epochs, "wall_s": wall, **row}
+    label = name + "".join(f" {k}={v}" for k, v in (overrides or {}).items())
+    return {"model": label, "steps": steps, "epochs": epochs, "wall_s": wall, **row}
 
 
 def report() -> str:
     """The table of every model with a stored result (MODELS order)."""
     rows = []
     for name in MODELS:
-        path = os.path.join(RESULTS, f"{name}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                rows.append(json.load(f))
+        plain = os.path.join(RESULTS, f"{name}.json")
+        for path in sorted(glob.glob(os.path.join(RESULTS, f"{name}*.json")), key=lambda p: (p != plain, p)):
+            if os.path.basename(path)[len(name)] in ".-":  # NAME.json, then NAME-key=value.json (no longer model name)
+                with open(path) as f:
+                    rows.append(json.load(f))
     cols = ["model", "steps", "epochs", "wall_s", "result", "target", "fd_start", "fd_end", "fd_ratio", "machine"]
     return ("Offline MNIST (4,500 train / 500 test digits), each model's default config; FD = Frechet distance in "
             "the project classifier's feature space, n generated vs n real train digits (n in the row's result). "
@@ -238,15 +262,19 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1000, help="generated and real images per Frechet distance")
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--set", default="", metavar="KEY=VALUE,...",
+                   help="Config overrides for every model named (e.g. arch=paper for infogan); kept apart in the table")
     p.add_argument("--out", default="conditional.md")
     args = p.parse_args(argv)
     os.makedirs(RESULTS, exist_ok=True)
     for name in args.models.split(","):
-        r = {**run(name, args.steps, args.n, args.max_minutes), "machine": common.machine()}
+        overrides = common.config_overrides(registry.get(name).Config, args.set)
+        r = {**run(name, args.steps, args.n, args.max_minutes, overrides), "machine": common.machine()}
         r["result"] += f"; FD n={args.n}"
         print(f"{name}: {r['result']}; FD {r['fd_start']:.0f} -> {r['fd_end']:.1f}; {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)
-        with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        suffix = "".join(f"-{k}={v}" for k, v in overrides.items())
+        with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
             json.dump(r, f, indent=2)
         text = report()
         common.write(args.out, text)  # after every model: a long run's finished rows are kept

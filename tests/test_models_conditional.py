@@ -342,3 +342,50 @@ def test_cluster_gan_updates_g_and_e_every_n_critic_steps():
         assert changed(d, state.d.params), i  # D every step
         assert changed(g_stats, state.g.batch_stats), i  # G ran in train mode every step
         assert np.isfinite(float(metrics["ge_loss"])) and float(metrics["gradient_penalty"]) >= 0
+
+
+# ---- infogan --arch paper: Chen et al.'s own MNIST networks and losses ----
+
+def test_infogan_paper_contract():
+    config = tiny(infogan, arch="paper")
+    check_contract(infogan, config, batch_for(config), generate_kwargs=GENERATE_KWARGS[infogan])
+
+
+def test_infogan_paper_architecture_counts():
+    # G: FC 74 -> 1024 (BN) -> 128 * 8 * 8 (BN), deconv4 128 -> 64 (BN), deconv4 64 -> 1 (32 px). D/Q: conv4 1 -> 64,
+    # conv4 64 -> 128 (BN), FC 8192 -> 1024 (BN); D: 1024 -> 1; Q: 1024 -> 128 (BN) -> 10 + 2.
+    g = linear(74, 1024) + bn(1024) + linear(1024, 8192) + bn(8192) + conv(128, 64, 4) + bn(64) + conv(64, 1, 4)
+    d = (conv(1, 64, 4) + conv(64, 128, 4) + bn(128) + linear(8192, 1024) + bn(1024) + linear(1024, 1)
+         + linear(1024, 128) + bn(128) + linear(128, 12))
+    assert (g, d) == (8_624_321, 8_658_253)
+    state = jax.eval_shape(functools.partial(infogan.init, config=infogan.Config(arch="paper")), jax.random.key(0))
+    assert (netstate.count_params(state.g.params), netstate.count_params(state.d.params)) == (g, d)
+
+
+def test_infogan_paper_losses_by_hand():
+    validity = np.array([0.4, -1.2])
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    mean = np.array([[0.2, -0.1], [0.9, 0.4]])
+    inputs = {"labels": jnp.array([0, 1]), "code": jnp.array([[0.0, 0.5], [1.0, -0.6]])}
+    ce = -np.mean([np.log(np.exp(2.0) / np.exp(logits[0]).sum()), np.log(np.exp(0.5) / np.exp(logits[1]).sum())])
+    gauss = 0.5 * np.mean([0.2**2 + 0.6**2, 0.1**2 + 1.0**2])  # unit-variance NLL summed over the 2 codes
+    info = ce + gauss
+    sig = lambda x: 1 / (1 + np.exp(-x))
+    d_fake = tuple(map(jnp.asarray, (validity, logits, mean)))
+    f = conditional.Forward(batch={}, inputs=inputs, fake=None, d_fake=d_fake)
+    loss, metrics = infogan.paper_g_loss(f)
+    np.testing.assert_allclose(loss, -np.mean(np.log(sig(validity))) + info, rtol=1e-5)
+    np.testing.assert_allclose(metrics["info_loss"], info, rtol=1e-5)
+    real = jnp.array([1.5, 0.3])
+    f = conditional.Forward(batch={}, inputs=inputs, fake=None, d_fake=d_fake, d_real=(real, None, None))
+    loss, _ = infogan.paper_d_loss(f)
+    minimax = -np.mean(np.log(sig(np.asarray(real))) + np.log(1 - sig(validity)))
+    np.testing.assert_allclose(loss, minimax + info, rtol=1e-5)  # D and Q also minimise L_I, as the authors
+
+
+def test_infogan_arch_is_checked():
+    from gan_jax import cli
+
+    with pytest.raises(ValueError, match="--arch must be one of script, paper, got 'dcgan'"):
+        cli.validate(infogan.Config(arch="dcgan"))
+    cli.validate(infogan.Config(arch="paper", img_size=28))  # the paper's 28 px: its networks only need s % 4 == 0
