@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -36,9 +37,9 @@ def config_overrides(config_cls, text: str) -> dict:
                              f"({', '.join(hints)})")
         kind = hints[key]
         try:
-            overrides[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-        except ValueError:
-            raise SystemExit(f"--set: {key} needs a {kind.__name__}, got {value!r}") from None
+            overrides[key] = cli.parse_value(kind)(value)  # as train's --KEY VALUE reads it
+        except (ValueError, argparse.ArgumentTypeError):
+            raise SystemExit(f"--set: {key} needs a {getattr(kind, '__name__', kind)}, got {value!r}") from None
     try:
         cli.validate(config_cls(**overrides))
     except ValueError as e:

@@ -42,6 +42,7 @@ from gan_jax.nets import state as netstate
 MODELS = ("cgan", "acgan", "infogan", "sgan", "cluster_gan")
 GRIDS = os.path.join(common.OUT, "grids")
 RESULTS = os.path.join(common.OUT, "conditional")
+CURVE_PER = 200  # infogan's accuracy along the way: samples per code value (the final figure uses 1,000)
 
 
 def train(name: str, steps: int | None, max_minutes: float | None = None, overrides: dict | None = None,
@@ -57,7 +58,7 @@ def train(name: str, steps: int | None, max_minutes: float | None = None, overri
     hooks = ()
     if name == "infogan" and curve is not None:
         def hook(step, state):
-            curve[step] = code_accuracy(model, state, config, per=200)[0]
+            curve[step] = code_accuracy(model, state, config, per=CURVE_PER)[0]
             print(f"{name} step {step}: code accuracy {curve[step]:.1%}", file=sys.stderr, flush=True)
             return {"code_accuracy": curve[step]}
 
@@ -131,9 +132,10 @@ def eval_infogan(model, config, start, state, n: int, curve: dict) -> dict:
         grid = np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])  # row-major: code value, then c_i
         image_io.save_grid(grid, os.path.join(GRIDS, f"infogan_c{i + 1}.png"), len(values))
     along = " ".join(f"{curve[s]:.0%}" for s in sorted(curve)[:-1])
+    if along:
+        along = f"; along the way ({CURVE_PER * config.n_classes:,} samples, every {min(curve)} steps): {along}"
     return {"result": f"categorical code vs classifier label, best permutation: {acc:.1%} on {n_codes:,} samples "
-                      f"(code -> digit {dict(enumerate(mapping.tolist()))})"
-                      + (f"; along the way (2,000 samples, every {min(curve)} steps): {along}" if along else ""),
+                      f"(code -> digit {dict(enumerate(mapping.tolist()))}){along}",
             "target": "accuracy >= 80%", "value": acc, **fd_start_end(model, config, start, state, n)}
 
 
@@ -245,7 +247,8 @@ def report() -> str:
     for name in MODELS:
         plain = os.path.join(RESULTS, f"{name}.json")
         for path in sorted(glob.glob(os.path.join(RESULTS, f"{name}*.json")), key=lambda p: (p != plain, p)):
-            if os.path.basename(path)[len(name)] in ".-":  # NAME.json, then NAME-key=value.json (no longer model name)
+            # NAME.json, then NAME-key=value.json; never another model whose name merely starts with NAME
+            if os.path.basename(path)[len(name)] in ".-":
                 with open(path) as f:
                     rows.append(json.load(f))
     cols = ["model", "steps", "epochs", "wall_s", "result", "target", "fd_start", "fd_end", "fd_ratio", "machine"]

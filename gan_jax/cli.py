@@ -29,6 +29,17 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def parse_value(hint):
+    """The function turning a flag's text into a value of a Config field typed ``hint`` (bool: true/false and the
+    like; tuple[T, ...]: comma-separated). Raises ValueError (argparse.ArgumentTypeError for bool) on bad text."""
+    if hint is bool:
+        return _parse_bool
+    if typing.get_origin(hint) is tuple:
+        elem = typing.get_args(hint)[0]
+        return lambda s: tuple(elem(v) for v in s.split(","))
+    return hint
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
     """One ``--field`` per Config field (PyTorch-GAN's flag names), defaulting to None = "the Config default"."""
     hints = typing.get_type_hints(config_cls)
@@ -37,14 +48,13 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
         hint = hints[field.name]
         default = field.default
         if hint is bool:
-            group.add_argument(f"--{field.name}", type=_parse_bool, nargs="?", const=True, default=None,
+            group.add_argument(f"--{field.name}", type=parse_value(hint), nargs="?", const=True, default=None,
                                help=f"(default {default})")
         elif typing.get_origin(hint) is tuple:
-            elem = typing.get_args(hint)[0]
-            group.add_argument(f"--{field.name}", type=lambda s, e=elem: tuple(e(v) for v in s.split(",")),
-                               default=None, help=f"comma-separated (default {','.join(map(str, default))})")
+            group.add_argument(f"--{field.name}", type=parse_value(hint), default=None,
+                               help=f"comma-separated (default {','.join(map(str, default))})")
         else:
-            group.add_argument(f"--{field.name}", type=hint, default=None, help=f"(default {default})")
+            group.add_argument(f"--{field.name}", type=parse_value(hint), default=None, help=f"(default {default})")
 
 
 def config_from_args(config_cls, args: argparse.Namespace):

@@ -20,12 +20,14 @@ def test_config_overrides_convert_to_the_field_types():
     ("arch", "'arch' is not KEY=VALUE"),
     ("colour=red", "'colour=red' is not KEY=VALUE with KEY a field of gan_jax.models.infogan.Config"),
     ("lr=fast", "lr needs a float, got 'fast'"),
+    ("wass_flag=ture", "wass_flag needs a bool, got 'ture'"),  # not silently False
     ("arch=dcgan", "--arch must be one of script, paper"),
     ("lr=-1", "--lr must be > 0"),
 ])
 def test_bad_overrides_are_named(text, message):
+    config_cls = cluster_gan.Config if text.startswith("wass_flag") else infogan.Config
     with pytest.raises(SystemExit, match=message):
-        common.config_overrides(infogan.Config, text)
+        common.config_overrides(config_cls, text)
 
 
 def test_conditional_table_keeps_variants_apart(tmp_path, monkeypatch):

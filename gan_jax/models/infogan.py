@@ -226,8 +226,8 @@ def init(rng: jax.Array, config: Config) -> State:
     gen, disc = _nets(config)
     g_key, d_key = jax.random.split(rng)
     tx = netstate.adam(config)
-    g = netstate.create(gen, _g_tx(config), g_key, z=jnp.zeros((2, config.latent_dim)), labels=jnp.zeros((2,), jnp.int32),
-                        code=jnp.zeros((2, config.code_dim)))
+    g = netstate.create(gen, _g_tx(config), g_key, z=jnp.zeros((2, config.latent_dim)),
+                        labels=jnp.zeros((2,), jnp.int32), code=jnp.zeros((2, config.code_dim)))
     d = netstate.create(disc, tx, d_key, jnp.zeros((2, config.img_size, config.img_size, config.channels)))
     info_opt_state = () if config.arch == "paper" else tx.init({"g": g.params, "d": d.params})
     return State(step=jnp.zeros((), jnp.int32), g=g, d=d, info_opt_state=info_opt_state, config=config)
@@ -237,9 +237,9 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
     """A G update, a D update (PyTorch-GAN's order, on the real batch and G's pre-update images), then the
     information update of G and D together on freshly sampled codes. ``--arch paper``: :func:`paper_step`."""
     config = state.config
-    gen, disc = _nets(config)
     if config.arch == "paper":
         return paper_step(state, batch, rng)
+    gen, disc = _nets(config)
     adversarial_key, info_key = jax.random.split(rng)
     state, metrics = conditional.step(state, batch, adversarial_key, gen, disc,
                                       lambda k, n: _inputs(k, n, config), g_loss, d_loss)
