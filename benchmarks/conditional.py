@@ -11,6 +11,9 @@ budget (through ``gan_jax.engine.fit``, exactly as ``python -m gan_jax.train``) 
   whole code [z_n, softmax(z_c)] as the ClusterGAN authors evaluate) against k-means on raw pixels
   (scikit-learn, fitted on the train split), in the same run.
 
+infogan's code accuracy and cluster_gan's argmax purity are also recorded along the way (every steps // 5 steps),
+so a long run shows its curve, and a run cut short by ``--max_minutes`` still shows where it was going.
+
     python -m benchmarks.conditional [--models cgan,acgan,infogan,sgan,cluster_gan] [--steps N]
     python -m benchmarks.conditional --models infogan --set arch=paper     (Config overrides, as train's flags)
 
@@ -43,12 +46,30 @@ MODELS = ("cgan", "acgan", "infogan", "sgan", "cluster_gan")
 GRIDS = os.path.join(common.OUT, "grids")
 RESULTS = os.path.join(common.OUT, "conditional")
 CURVE_PER = 200  # infogan's accuracy along the way: samples per code value (the final figure uses 1,000)
+CURVE_POINTS = 5  # how often along the way: every steps // CURVE_POINTS steps
+
+
+def curve_metric(name: str, model, config):
+    """(metric name, state -> float) recorded along the way for the models with a cheap one, else None: infogan's
+    code accuracy, cluster_gan's argmax purity on the test digits."""
+    if name == "infogan":
+        return "code_accuracy", lambda state: code_accuracy(model, state, config, per=CURVE_PER)[0]
+    if name == "cluster_gan":
+        images, labels = digits(config, "test")
+        return "purity", lambda state: cluster_scores(np.asarray(model.cluster(state, images)), labels)["purity"]
+    return None
+
+
+def digits(config, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of the labelled offline MNIST split at the model's size."""
+    src = data.load("mnist", "labelled", img_size=config.img_size, channels=config.channels, split=split)
+    return src.images, src.labels
 
 
 def train(name: str, steps: int | None, max_minutes: float | None = None, overrides: dict | None = None,
           curve: dict | None = None):
     """Train with the engine; returns (model, config, initial state, final state, steps, epochs, wall seconds).
-    ``curve``: filled with {step: metric} along the way, for the models that have a cheap one (infogan)."""
+    ``curve``: filled with {step: metric} along the way, for the models that have a cheap one (:func:`curve_metric`)."""
     model = registry.get(name)
     config = model.Config(**(overrides or {}))
     steps = steps or model.DEFAULT_STEPS
@@ -56,13 +77,16 @@ def train(name: str, steps: int | None, max_minutes: float | None = None, overri
     init_key, _, _ = engine.run_keys(0)
     start = engine.loop.init_state(model, config, init_key, engine.make_mesh(1))  # the state fit starts from
     hooks = ()
-    if name == "infogan" and curve is not None:
-        def hook(step, state):
-            curve[step] = code_accuracy(model, state, config, per=CURVE_PER)[0]
-            print(f"{name} step {step}: code accuracy {curve[step]:.1%}", file=sys.stderr, flush=True)
-            return {"code_accuracy": curve[step]}
+    along = curve_metric(name, model, config) if curve is not None else None
+    if along is not None:
+        metric, measure = along
 
-        hooks = (engine.Hook(max(1, steps // 5), hook),)
+        def hook(step, state):
+            curve[step] = measure(state)
+            print(f"{name} step {step}: {metric} {curve[step]:.3f}", file=sys.stderr, flush=True)
+            return {metric: curve[step]}
+
+        hooks = (engine.Hook(max(1, steps // CURVE_POINTS), hook),)
     state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes, hooks=hooks)
     epochs = steps * loader.batch_size / len(loader.source)
     return model, config, start, state, steps, epochs, wall
@@ -131,7 +155,7 @@ def eval_infogan(model, config, start, state, n: int, curve: dict) -> dict:
                                                      code=code)))
         grid = np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])  # row-major: code value, then c_i
         image_io.save_grid(grid, os.path.join(GRIDS, f"infogan_c{i + 1}.png"), len(values))
-    along = " ".join(f"{curve[s]:.0%}" for s in sorted(curve)[:-1])
+    along = " ".join(f"{curve[s]:.0%}" for s in sorted(curve))
     if along:
         along = f"; along the way ({CURVE_PER * config.n_classes:,} samples, every {min(curve)} steps): {along}"
     return {"result": f"categorical code vs classifier label, best permutation: {acc:.1%} on {n_codes:,} samples "
@@ -200,12 +224,8 @@ def cluster_scores(clusters: np.ndarray, labels: np.ndarray) -> dict:
             "ari": float(adjusted_rand_score(labels, clusters))}
 
 
-def eval_cluster_gan(model, config, start, state, n: int) -> dict:
+def eval_cluster_gan(model, config, start, state, n: int, curve: dict) -> dict:
     from sklearn.cluster import KMeans
-
-    def split(name):
-        src = data.load("mnist", "labelled", img_size=config.img_size, channels=config.channels, split=name)
-        return src.images, src.labels
 
     def kmeans_scores(train_x, test_x):  # fitted on the train split, scored on the test split
         kmeans = KMeans(config.n_c, n_init=10, random_state=0).fit(train_x.reshape(len(train_x), -1))
@@ -215,13 +235,16 @@ def eval_cluster_gan(model, config, start, state, n: int) -> dict:
         zn, zc = model.encode(state, images)
         return np.concatenate([np.asarray(zn), np.asarray(zc)], axis=1)
 
-    (train_images, _), (test_images, test_labels) = split("train"), split("test")
+    (train_images, _), (test_images, test_labels) = digits(config, "train"), digits(config, "test")
     encoder = cluster_scores(np.asarray(model.cluster(state, test_images)), test_labels)
     encoder_kmeans = kmeans_scores(latent(train_images), latent(test_images))
     pixels = kmeans_scores(train_images, test_images)
     fmt = lambda s: f"purity {s['purity']:.3f}, NMI {s['nmi']:.3f}, ARI {s['ari']:.3f}"
+    along = " ".join(f"{curve[s]:.3f}" for s in sorted(curve))
+    if along:
+        along = f"; argmax purity along the way (every {min(curve)} steps): {along}"
     return {"result": f"{len(test_labels)} test digits: encoder argmax z_c {fmt(encoder)}; k-means on E's code "
-                      f"(the authors' protocol) {fmt(encoder_kmeans)}; k-means on pixels {fmt(pixels)}",
+                      f"(the authors' protocol) {fmt(encoder_kmeans)}; k-means on pixels {fmt(pixels)}{along}",
             "target": "encoder > k-means on pixels", "value": max(encoder["purity"], encoder_kmeans["purity"]),
             **fd_start_end(model, config, start, state, n)}
 
@@ -229,6 +252,7 @@ def eval_cluster_gan(model, config, start, state, n: int) -> dict:
 def run(name: str, steps: int | None, n: int, max_minutes: float | None = None, overrides: dict | None = None) -> dict:
     curve = {}
     model, config, start, state, steps, epochs, wall = train(name, steps, max_minutes, overrides, curve)
+    curve.pop(steps, None)  # the final figure is measured in full below
     if name in ("cgan", "acgan"):
         row = eval_class_conditional(model, config, start, state, n)
     elif name == "infogan":
@@ -236,7 +260,7 @@ def run(name: str, steps: int | None, n: int, max_minutes: float | None = None, 
     elif name == "sgan":
         row = eval_sgan(model, config, start, state, n, steps)
     else:
-        row = eval_cluster_gan(model, config, start, state, n)
+        row = eval_cluster_gan(model, config, start, state, n, curve)
     label = name + "".join(f" {k}={v}" for k, v in (overrides or {}).items())
     return {"model": label, "steps": steps, "epochs": epochs, "wall_s": wall, **row}
 
