@@ -1,13 +1,14 @@
 """What srgan and esrgan exist for: 4x upscaling that beats bicubic interpolation, measured on held-out photos.
 
-    python -m benchmarks.superres [--models srgan,esrgan] [--preset cpu|full] [--vgg_weights FILE]
+    python -m benchmarks.superres [--models srgan,esrgan] [--preset cpu|full] [--vgg_weights FILE] [--set K=V,...]
     python -m benchmarks.superres --memory        # compiled peak memory of one train step, with and without remat
 
 Each model trains on the offline HR crops (gan_jax/data/kinds/superres.py) in two stages, as PyTorch-GAN's esrgan:
 ``warmup`` steps of pixel loss only (the PSNR-oriented pre-training), then ``adversarial`` steps with the perceptual
 and adversarial terms. After each stage: PSNR and SSIM (gan_jax.metrics.image, data range [-1, 1]) of G's 4x
 upscaling of the 100 test crops (held-out photos: chelsea, coffee) against the HR crops, next to PIL's bicubic
-upscaling of the same LR images. Without ``--vgg_weights`` the perceptual loss runs on random VGG features (see
+upscaling of the same LR images, twice: on RGB over the whole crop, and (``psnr_y``, ``ssim_y``) by the SRGAN
+paper's protocol, on the luma with a 4-pixel border removed (gan_jax/metrics/image.py). Without ``--vgg_weights`` the perceptual loss runs on random VGG features (see
 gan_jax/nets/vgg.py): expect the adversarial stage to trade PSNR for texture, more so with real VGG weights.
 
 ``--preset cpu`` (default) is sized for a shared 2-core CPU (64 px HR, few residual blocks, minutes per model);
@@ -28,7 +29,7 @@ from PIL import Image
 
 from benchmarks import common
 from gan_jax import data, registry
-from gan_jax.metrics.image import psnr, ssim
+from gan_jax.metrics.image import psnr, sr_measures, ssim
 
 MODELS = ("srgan", "esrgan")
 # model: (Config overrides, warm-up steps, adversarial steps)
@@ -37,7 +38,8 @@ PRESETS = {
             "esrgan": ({"hr_height": 64, "hr_width": 64, "residual_blocks": 2, "batch_size": 8}, 400, 200)},
     "full": {"srgan": ({}, 5000, 5000), "esrgan": ({}, 5000, 5000)},
 }
-COLUMNS = ["model", "config", "stage", "steps", "wall_s", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim"]
+COLUMNS = ["model", "config", "stage", "steps", "wall_s", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "psnr_y",
+           "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"]
 
 
 def bicubic_up(lr_m1_1: np.ndarray, scale: int) -> np.ndarray:
@@ -49,11 +51,19 @@ def bicubic_up(lr_m1_1: np.ndarray, scale: int) -> np.ndarray:
     return np.stack(out).astype(np.float32) / 127.5 - 1
 
 
+def measures(sr: np.ndarray, hr: np.ndarray, scale: int) -> dict:
+    """Mean PSNR/SSIM over the test crops: RGB on the whole crop, and the SR papers' protocol (``*_y``: luma,
+    ``scale`` border pixels shaved; gan_jax.metrics.image.sr_measures)."""
+    sr, hr = jnp.asarray(sr), jnp.asarray(hr)
+    paper = sr_measures(sr, hr, shave=scale)
+    return {"psnr": float(jnp.mean(psnr(sr, hr))), "ssim": float(jnp.mean(ssim(sr, hr))),
+            "psnr_y": float(jnp.mean(paper["psnr_y"])), "ssim_y": float(jnp.mean(paper["ssim_y"]))}
+
+
 def evaluate(model, state, test: dict) -> dict:
     up = jax.jit(model.translate)
     sr = np.concatenate([np.asarray(up(state, test["lr"][i:i + 25])) for i in range(0, len(test["lr"]), 25)])
-    hr = jnp.asarray(test["hr"])
-    return {"psnr": float(jnp.mean(psnr(jnp.asarray(sr), hr))), "ssim": float(jnp.mean(ssim(jnp.asarray(sr), hr)))}
+    return measures(sr, test["hr"], model.SCALE)
 
 
 def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: str,
@@ -65,13 +75,12 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
     test_src = data.load("offline", model.DATA, img_size=config.img_size, channels=config.channels, config=config,
                          split="test")
     test = test_src.get(np.arange(len(test_src)))
-    base = bicubic_up(test["lr"], model.SCALE)
-    hr = jnp.asarray(test["hr"])
-    baseline = {"bicubic_psnr": float(jnp.mean(psnr(jnp.asarray(base), hr))),
-                "bicubic_ssim": float(jnp.mean(ssim(jnp.asarray(base), hr)))}
+    baseline = {f"bicubic_{k}": v for k, v in measures(bicubic_up(test["lr"], model.SCALE), test["hr"],
+                                                         model.SCALE).items()}
     loader = data.Loader(train, config.batch_size, seed=0, prefetch=0)
     state = model.init(jax.random.key(0), config)
     step = jax.jit(model.train_step, donate_argnums=0)
+    pretrain = jax.jit(model.pretrain_step, donate_argnums=0)  # the engine's warm-up step (= train_step there)
     key = jax.random.key(1)
     shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
     rows, t0, done = [], time.perf_counter(), 0
@@ -83,7 +92,7 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
         for _ in range(n):
             if deadline.passed():
                 break
-            state, metrics = step(state, loader.batch(done), jax.random.fold_in(key, done))
+            state, metrics = (pretrain if done < warmup else step)(state, loader.batch(done), jax.random.fold_in(key, done))
             done += 1
         jax.block_until_ready(metrics)
         rows.append({"model": name, "config": shown, "stage": stage, "steps": done,
@@ -115,6 +124,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", default=None, help="WARMUP,ADVERSARIAL: override the preset's steps")
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--set", default="", metavar="KEY=VALUE,...",
+                   help="Config overrides on top of the preset's (e.g. batch_norm=false for srgan)")
     p.add_argument("--out", default="superres.md")
     args = p.parse_args(argv)
     names = args.models.split(",")
@@ -127,6 +138,7 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         overrides, warmup, adversarial = PRESETS[args.preset][name]
+        overrides = {**overrides, **common.config_overrides(registry.get(name).Config, args.set)}
         if args.steps:
             warmup, adversarial = (int(x) for x in args.steps.split(","))
         rows += run(name, overrides, warmup, adversarial, args.vgg_weights, args.max_minutes)

@@ -2,6 +2,7 @@
 relativistic average loss, rematerialisation, default architectures against the scripts, and bad input."""
 
 import functools
+import json
 
 import chex
 import jax
@@ -69,6 +70,68 @@ def test_pretraining_stage_trains_g_on_pixels_only(model):
     adv, metrics = step(warm, batch, jax.random.key(2))
     assert float(metrics["warmup"]) == 0.0 and float(metrics["g_loss"]) != float(metrics["g_pretrain"])
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, warm.d.params, adv.d.params)))
+
+
+@pytest.mark.parametrize("model", list(TINY), ids=ids)
+def test_pretrain_step_gives_what_train_step_gives_in_the_warm_up(model):
+    config = tiny(model, warmup_batches=2)
+    assert model.pretrain_steps(config) == 2
+    fast = full = model.init(jax.random.key(0), config)
+    for i in range(2):
+        batch, key = sr_batch(config, seed=i), jax.random.key(i)
+        fast, fast_metrics = jax.jit(model.pretrain_step)(fast, batch, key)
+        full, full_metrics = jax.jit(model.train_step)(full, batch, key)
+        assert float(fast_metrics["g_pretrain"]) == pytest.approx(float(full_metrics["g_pretrain"]), rel=1e-5)
+    assert int(fast.step) == int(full.step) == 2
+    for a, b in zip(jax.tree.leaves(fast.g), jax.tree.leaves(full.g), strict=True):  # params, Adam, BN statistics
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, fast.d, full.d)))  # D untouched by both
+
+
+def test_the_engine_runs_the_pretrain_step_for_the_warm_up(tmp_path):
+    from gan_jax import data, engine
+    from gan_jax.data.kinds.superres import PairSource
+
+    config = tiny(srgan, warmup_batches=2)
+    traced = {"pretrain_step": 0, "train_step": 0}
+
+    class Counting:  # srgan, counting how often the loop traces each step (once per function it compiles)
+        def __getattr__(self, name):
+            return getattr(srgan, name)
+
+        def pretrain_step(self, *args):
+            traced["pretrain_step"] += 1
+            return srgan.pretrain_step(*args)
+
+        def train_step(self, *args):
+            traced["train_step"] += 1
+            return srgan.train_step(*args)
+
+    hr = sr_batch(tiny(srgan, batch_size=8))
+    source = PairSource(((hr["lr"] + 1) * 127.5).astype(np.uint8),
+                                            ((hr["hr"] + 1) * 127.5).astype(np.uint8), "tiny")
+    options = engine.RunOptions(steps=3, checkpoint_interval=3, log_interval=1, progress=False, tensorboard=False,
+                                sample_interval=100)
+    state = engine.fit(Counting(), config, data.Loader(source, 2, seed=0), str(tmp_path), options)
+    assert int(state.step) == 3 and traced == {"pretrain_step": 1, "train_step": 1}
+    with open(tmp_path / "metrics.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert [r["warmup"] for r in rows if "warmup" in r] == [1.0, 1.0, 0.0]
+
+
+def test_srgan_without_batch_norm():
+    shapes = jax.eval_shape(functools.partial(srgan.init, config=srgan.Config(batch_norm=False)), jax.random.key(0))
+    # BN scale + bias: 16 blocks x 2 x 64, the post-residual 64, the two upsampling 256s; each x 2
+    assert netstate.count_params(shapes.g.params) == SRGAN_G - 2 * (16 * 2 * 64 + 64 + 2 * 256) == 1_545_238
+    assert not jax.tree.leaves(shapes.g.batch_stats)
+    state = trained_without_bn()
+    assert jax.jit(srgan.translate)(state, jnp.zeros((1, 4, 4, 3))).shape == (1, 16, 16, 3)
+
+
+@functools.cache
+def trained_without_bn():
+    config = tiny(srgan, batch_norm=False)
+    return check_contract(srgan, config, sr_batch(config), steps=3)
 
 
 def test_content_loss_compares_vgg_features():

@@ -145,3 +145,29 @@ def test_ssim_and_psnr_match_scikit_image():
     assert float(image_metrics.ssim(a, a)[0]) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError, match="at least 7x7"):
         image_metrics.ssim(a[:, :5, :5], b[:, :5, :5])
+
+
+def test_sr_measures_follow_the_super_resolution_papers_protocol():
+    from skimage.color import rgb2ycbcr
+
+    rng = np.random.default_rng(1)
+    a = rng.uniform(-1, 1, (2, 24, 20, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), -1, 1).astype(np.float32)
+    y = lambda x: rgb2ycbcr((x.astype(np.float64) + 1) / 2)[..., 0]  # scikit-image: BT.601 luma in [16, 235]
+    np.testing.assert_allclose(image_metrics.luma(jnp.asarray(a))[..., 0], np.stack([y(x) for x in a]), rtol=1e-5)
+    ours = image_metrics.sr_measures(jnp.asarray(a), jnp.asarray(b), shave=4)
+    ya, yb = ([y(x)[4:-4, 4:-4] for x in batch] for batch in (a, b))
+    np.testing.assert_allclose(ours["psnr_y"], [peak_signal_noise_ratio(p, q, data_range=255) for p, q in zip(ya, yb)],
+                               rtol=1e-4)
+    np.testing.assert_allclose(ours["ssim_y"], [structural_similarity(p, q, data_range=255) for p, q in zip(ya, yb)],
+                               rtol=1e-4, atol=1e-5)
+    # what differs only inside the shaved strip does not count; one pixel inside it does
+    c = a.copy()
+    c[:, :4] = -c[:, :4]
+    assert np.isinf(image_metrics.sr_measures(jnp.asarray(c), jnp.asarray(a), shave=4)["psnr_y"]).all()
+    c[:, 4, 4] = -c[:, 4, 4]
+    assert np.isfinite(image_metrics.sr_measures(jnp.asarray(c), jnp.asarray(a), shave=4)["psnr_y"]).all()
+    with pytest.raises(ValueError, match="cannot shave 7 pixels"):
+        image_metrics.sr_measures(jnp.asarray(a), jnp.asarray(b), shave=7)
+    with pytest.raises(ValueError, match="RGB images"):
+        image_metrics.luma(jnp.zeros((1, 8, 8, 1)))

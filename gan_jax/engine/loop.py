@@ -5,6 +5,8 @@ The loop knows nothing of any model: it needs ``model.init(rng, config)``, ``mod
 (``state.step`` counts steps), and for sample grids ``model.samples(state, rng, batch)`` (``batch``: the same
 fixed real examples every time, for models that translate or complete images) or ``model.generate(state, rng,
 n)``. The step key is ``fold_in(key, state.step)``, so a resumed run draws the same numbers as an uninterrupted one.
+Optional: ``model.pretrain_step`` (train_step's signature) with ``model.pretrain_steps(config)``, a cheaper step that
+the loop runs for the first steps of a pre-training phase, where it must give what train_step gives.
 """
 
 from __future__ import annotations
@@ -100,14 +102,15 @@ def sample_fn(model, loader) -> Callable | None:
     return None
 
 
-def compile_step(model, mesh):
-    """``model.train_step`` jitted once for the mesh: state replicated and donated, batch sharded on 'data'; on the
-    CPU with convolutions on XLA's own kernels (:mod:`gan_jax.engine.xla_options`)."""
+def compile_step(model, mesh, step_fn=None):
+    """``model.train_step`` (or ``step_fn``, same signature) jitted once for the mesh: state replicated and donated,
+    batch sharded on 'data'; on the CPU with convolutions on XLA's own kernels (:mod:`gan_jax.engine.xla_options`)."""
     repl, data = mesh_lib.replicated(mesh), mesh_lib.batch_sharding(mesh)
     options = xla_options.train_step_options(mesh.devices.flat[0].platform)
+    step_fn = step_fn or model.train_step
 
     def step(state, batch, key):
-        return model.train_step(state, batch, jax.random.fold_in(key, state.step))
+        return step_fn(state, batch, jax.random.fold_in(key, state.step))
 
     return jax.jit(step, in_shardings=(repl, data, repl), out_shardings=(repl, repl), donate_argnums=0,
                    compiler_options=options)
@@ -198,6 +201,10 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
     if writer is not None and resume:
         writer.truncate_after(step)
     train = compile_step(model, mesh)
+    # A model with a pre-training phase (srgan, esrgan) may give a cheaper step for it, equal to train_step there:
+    # the first pretrain_steps(config) steps run it (compiled on first use, so never when the phase is over).
+    n_pretrain = model.pretrain_steps(config) if hasattr(model, "pretrain_step") else 0
+    pretrain = compile_step(model, mesh, model.pretrain_step) if n_pretrain else None
     samples = sample_fn(model, loader)
     step_key = mesh_lib.replicate(step_key, mesh)
 
@@ -226,7 +233,7 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                     print(f"\ntime limit ({options.max_seconds:g} s) reached at step {step}", file=sys.stderr)
                     break
                 batch = mesh_lib.shard_batch(next(loader), mesh)
-                state, metrics = train(state, batch, step_key)
+                state, metrics = (pretrain if step < n_pretrain else train)(state, batch, step_key)
                 step += 1
                 if compile_s is None:
                     jax.block_until_ready(metrics)

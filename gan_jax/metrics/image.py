@@ -4,6 +4,12 @@ Images are float in [-1, 1] (the project's range; ``data_range`` 2) or any range
 one value per image ([N]). SSIM is Wang et al. (2004) as ``skimage.metrics.structural_similarity`` computes it by
 default: a 7x7 uniform window, K1 = 0.01, K2 = 0.03, sample (N - 1) covariances, averaged over the window positions
 that lie wholly inside the image and over channels (tests/test_vgg.py checks it against scikit-image).
+
+:func:`sr_measures` is the super-resolution papers' protocol: SRGAN (Ledig et al. 2017, section 3.1) reports PSNR and
+SSIM "on the y-channel of center-cropped, removal of a 4-pixel wide strip from each border, images", as SRCNN, EDSR
+and ESRGAN do: the luma of ITU-R BT.601 on the 8-bit scale (MATLAB's ``rgb2ycbcr``, 16-235), range 255, with
+``shave`` pixels (the upscaling factor) cut from every border, where zero padding and the interpolation's edge
+handling differ most and a small crop would be dominated by them.
 """
 
 from __future__ import annotations
@@ -45,3 +51,23 @@ def ssim(a_NxHxWxC: jax.Array, b_NxHxWxC: jax.Array, data_range: float = 2.0) ->
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return jnp.mean(s, axis=(1, 2, 3))
+
+
+def luma(images_NxHxWx3: jax.Array) -> jax.Array:
+    """[N, H, W, 1] BT.601 luma in [16, 235] (MATLAB's ``rgb2ycbcr``) of RGB images in [-1, 1]."""
+    if images_NxHxWx3.ndim != 4 or images_NxHxWx3.shape[-1] != 3:
+        raise ValueError(f"luma needs RGB images [N, H, W, 3], got shape {images_NxHxWx3.shape}")
+    rgb = (images_NxHxWx3.astype(jnp.float32) + 1.0) / 2.0
+    return 16.0 + rgb @ jnp.array([[65.481], [128.553], [24.966]])
+
+
+def sr_measures(sr_NxHxWx3: jax.Array, hr_NxHxWx3: jax.Array, shave: int) -> dict[str, jax.Array]:
+    """{'psnr_y', 'ssim_y'} per image, the super-resolution papers' protocol (module docstring): luma, ``shave``
+    border pixels removed, data range 255."""
+    _check(sr_NxHxWx3, hr_NxHxWx3)
+    h, w = sr_NxHxWx3.shape[1:3]
+    if shave < 0 or min(h, w) - 2 * shave < WIN:
+        raise ValueError(f"cannot shave {shave} pixels from each border of {h}x{w} images and keep {WIN}x{WIN}")
+    crop = lambda x: luma(x)[:, shave:h - shave, shave:w - shave]
+    a, b = crop(sr_NxHxWx3), crop(hr_NxHxWx3)
+    return {"psnr_y": psnr(a, b, 255.0), "ssim_y": ssim(a, b, 255.0)}

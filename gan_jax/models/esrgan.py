@@ -108,6 +108,14 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
                                g_loss=functools.partial(_g_loss, config), d_loss=_d_loss, g_needs_real=True)
 
 
+pretrain_steps = srgan.pretrain_steps  # warmup_batches: the engine's pretrain_step phase
+
+
+def pretrain_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
+    """A warm-up step (pixel L1, G only), as ``train_step`` takes it before ``warmup_batches``, without D and VGG."""
+    return srgan.sr_pretrain_step(state, batch, _nets(state.config)[0], warmup_loss=losses.l1_loss)
+
+
 def translate(state: State, images_lr: jax.Array, rng: jax.Array | None = None) -> jax.Array:
     """4x super-resolution of LR images in [-1, 1]: [N, h, w, C] -> [N, 4h, 4w, C] (``rng`` unused)."""
     return srgan.upscale(_nets(state.config)[0], state, images_lr)
