@@ -19,8 +19,10 @@ Deviations from PyTorch-GAN:
 - ``BatchNorm2d(64, 0.8)`` is momentum 0.8 with eps 1e-5 (DESIGN.md); ``translate`` runs BN on running averages.
 - ``hr_width`` is honoured (the script resizes to hr_height x hr_height); ``decay_epoch`` is parsed and unused, as
   in the script; ``residual_blocks`` is a flag here (the script hard-codes 16).
-- the pre-training stage is selected with ``jnp.where`` on the step counter, not ``lax.cond``: XLA:CPU runs
-  convolutions inside a conditional ~30x slower (measured), so a warm-up step costs as much as an adversarial one.
+- the pre-training stage is selected with ``jnp.where`` on the step counter, not ``lax.cond`` (XLA:CPU runs
+  convolutions inside a conditional ~30x slower, measured), so in ``train_step`` a warm-up step costs as much as an
+  adversarial one. The engine therefore runs :func:`pretrain_step` (G and its pixel loss only, the same update) for
+  the first ``warmup_batches`` steps: ~4x cheaper at the CPU size.
 - ``--batch_norm false`` (not the script; default true) drops G's BatchNorm layers, as ESRGAN (Wang et al. 2018,
   section 3.1) and EDSR do for PSNR-oriented training. With them, the pixel-loss pre-training at the CPU size stays
   below bicubic (benchmarks/RESULTS.md); the script's BN after the upsampling convolutions, which the SRGAN paper's
@@ -30,7 +32,8 @@ Deviations from PyTorch-GAN:
   uses random VGG features and says so.
 
 Run:    python -m gan_jax.train --model srgan    (offline HR photo crops; --dataset DIR for img_align_celeba/ or any
-        HR folder). A CPU-sized run: --hr_height 64 --hr_width 64 --residual_blocks 4 --warmup_batches 300.
+        HR folder). A CPU-sized run whose pre-training beats bicubic (benchmarks/RESULTS.md): --hr_height 64
+        --hr_width 64 --residual_blocks 4 --batch_norm false --lr 0.0001 --b1 0.9 --warmup_batches 4000.
 Result: python -m benchmarks.superres: PSNR/SSIM on held-out photo crops against bicubic upsampling, after the
         pre-training stage and after adversarial training (benchmarks/out/superres.md).
 """
