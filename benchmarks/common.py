@@ -87,7 +87,7 @@ def machine() -> str:
 def table(rows: list[dict], columns: list[str]) -> str:
     def fmt(v):
         if isinstance(v, float):
-            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+            return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"  # 4 digits: 29.98 vs 29.53 dB, not 30 vs 29.5
         return "" if v is None else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
