@@ -8,8 +8,9 @@ Each model trains on the offline HR crops (gan_jax/data/kinds/superres.py) in tw
 and adversarial terms. After each stage: PSNR and SSIM (gan_jax.metrics.image, data range [-1, 1]) of G's 4x
 upscaling of the 100 test crops (held-out photos: chelsea, coffee) against the HR crops, next to PIL's bicubic
 upscaling of the same LR images, twice: on RGB over the whole crop, and (``psnr_y``, ``ssim_y``) by the SRGAN
-paper's protocol, on the luma with a 4-pixel border removed (gan_jax/metrics/image.py). Without ``--vgg_weights`` the perceptual loss runs on random VGG features (see
-gan_jax/nets/vgg.py): expect the adversarial stage to trade PSNR for texture, more so with real VGG weights.
+paper's protocol, on the luma with a 4-pixel border removed (gan_jax/metrics/image.py). Without ``--vgg_weights``
+the perceptual loss runs on random VGG features (see gan_jax/nets/vgg.py): expect the adversarial stage to trade
+PSNR for texture, more so with real VGG weights. The warm-up runs ``pretrain_step``, as the engine does.
 
 ``--preset cpu`` (default) is sized for a shared 2-core CPU (64 px HR, few residual blocks, minutes per model);
 ``full`` uses the scripts' architectures at 256 px (meant for an accelerator). Speed at PyTorch-GAN's defaults:
@@ -92,7 +93,8 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
         for _ in range(n):
             if deadline.passed():
                 break
-            state, metrics = (pretrain if done < warmup else step)(state, loader.batch(done), jax.random.fold_in(key, done))
+            train = pretrain if done < warmup else step
+            state, metrics = train(state, loader.batch(done), jax.random.fold_in(key, done))
             done += 1
         jax.block_until_ready(metrics)
         rows.append({"model": name, "config": shown, "stage": stage, "steps": done,
