@@ -48,13 +48,13 @@ def config_overrides(config_cls, text: str) -> dict:
 
 
 def fit(model, config, loader, steps: int, run_name: str, grid_name: str, *, max_minutes: float | None = None,
-        hooks=(), log_interval: int = 50):
-    """Train as ``python -m gan_jax.train`` does (engine.fit, seed 0, a fresh run directory benchmarks/out/runs/RUN)
+        hooks=(), log_interval: int = 50, seed: int = 0):
+    """Train as ``python -m gan_jax.train`` does (engine.fit, ``--seed`` 0, a fresh run directory benchmarks/out/runs/RUN)
     for ``steps`` steps, or until ``max_minutes`` of training (compile included) have passed, whichever comes first;
     copies the final sample grid to benchmarks/out/grids/GRID.png. Returns (state, steps done, wall seconds)."""
     run_dir = os.path.join(OUT, "runs", run_name)
     shutil.rmtree(run_dir, ignore_errors=True)
-    options = engine.RunOptions(steps=steps, seed=0, sample_interval=steps, checkpoint_interval=steps,
+    options = engine.RunOptions(steps=steps, seed=seed, sample_interval=steps, checkpoint_interval=steps,
                                 log_interval=log_interval, progress=False, tensorboard=False,
                                 max_seconds=None if max_minutes is None else max_minutes * 60)
     t = time.perf_counter()
@@ -121,4 +121,9 @@ def compiled_memory(model, config, batch: dict) -> dict:
     total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
     return {"remat": getattr(config, "remat", None), "temp_MiB": m.temp_size_in_bytes / 2**20,
             "peak_MiB": total / 2**20, "convs_lowered": lowered.as_text().count("stablehlo.convolution"),
-            "convs_compiled": compiled.as_text().count("convolution(")}
+            "convs_compiled": convolutions(compiled.as_text())}
+
+
+def convolutions(hlo: str) -> int:
+    """Convolutions in compiled HLO text: XLA's own (``convolution(``, CPU/TPU) and cuDNN's custom calls (GPU)."""
+    return hlo.count("convolution(") + hlo.count('custom_call_target="__cudnn$conv')

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, memory
 from gan_jax import data, registry
 from gan_jax.metrics import frechet_distance
 from gan_jax.nets import vgg
@@ -136,17 +136,6 @@ def stargan_rows(model, state, batch) -> list[tuple[str, str, str]]:
             ("D's classifier accuracy on real test images", f"{acc:.2f}", "chance 0.5")]
 
 
-def peak_memory(name: str = "unit") -> list[dict]:
-    model = registry.get(name)
-    rows = []
-    for remat in (False, True):
-        config = model.Config(batch_size=1, remat=remat)
-        img = jax.ShapeDtypeStruct((1, config.img_height, config.img_width, config.channels), jnp.float32)
-        rows.append({"model": name, "img_size": config.img_height,
-                     **common.compiled_memory(model, config, {"image_a": img, "image_b": img})})
-    return rows
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(MODELS))
@@ -160,7 +149,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.memory:
         text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
-                f"{common.machine()}\n\n" + common.table(peak_memory(), ["model", "img_size",
+                f"{common.machine()}\n\n" + common.table(memory.rows("unit"), ["model", "img_size",
                                                                            *common.MEMORY_COLUMNS]))
         print(common.write("multimodal_memory.md", text))
         return 0

@@ -1,7 +1,7 @@
 """Does each model learn? Train it on the offline MNIST for a fixed budget and measure the Frechet distance (in the
 project's MNIST classifier's feature space) of its samples at initialisation, along the way, and at the end.
 
-    python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000] [--max_minutes M]
+    python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000] [--max_minutes M] [--set K=V,...] [--seed S]
 
 The budget defaults to each model's DEFAULT_STEPS: exactly what ``python -m gan_jax.train --model NAME`` runs, except
 where BUDGETS says otherwise.
@@ -37,9 +37,12 @@ def real_features(img_size: int, channels: int, n: int):
     return load_classifier().features(real_images("mnist", Cfg, n))
 
 
-def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes: float | None = None) -> dict:
+def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes: float | None = None,
+        overrides: dict | None = None, seed: int = 0) -> dict:
+    """``overrides``: Config fields (``--set``); ``seed``: the run's seed (``--seed``: init, data order, noise). The
+    evaluation (real images, evaluation noise) is the same for every seed."""
     model = registry.get(name)
-    config = model.Config()
+    config = model.Config(**(overrides or {}))
     steps = steps or BUDGETS.get(name, model.DEFAULT_STEPS)
     clf = load_classifier()
     real = real_features(config.img_size, config.channels, n)
@@ -49,7 +52,7 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes:
         return frechet_distance(real, clf.features(generate_batched(model, state, eval_key, n)))
 
     mesh = engine.make_mesh(1)
-    init_key, _, _ = engine.run_keys(0)
+    init_key, _, _ = engine.run_keys(seed)
     fd_start = fd(engine.loop.init_state(model, config, init_key, mesh))  # the state fit starts from
     curve = {0: fd_start}
 
@@ -58,12 +61,13 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes:
         print(f"{name} step {step}: FD {curve[step]:.1f}", file=sys.stderr, flush=True)
         return {"fd": curve[step]}
 
-    loader = common.default_loader(model, config)
-    state, steps, wall = common.fit(model, config, loader, steps, name, name, max_minutes=max_minutes,
+    loader = common.default_loader(model, config, seed=seed)
+    tag = name + "".join(f"-{k}={v}" for k, v in (overrides or {}).items()) + (f"-seed={seed}" if seed else "")
+    state, steps, wall = common.fit(model, config, loader, steps, tag, tag, max_minutes=max_minutes, seed=seed,
                                     hooks=(engine.Hook(max(1, steps // checkpoints), hook),))
     final = feature_metrics(real, clf.features(generate_batched(model, state, eval_key, n)),
                             kid_subset_size=min(1000, n))
-    return {"model": name, "steps": steps, "epochs": steps * loader.batch_size / len(loader.source),
+    return {"model": tag, "steps": steps, "epochs": steps * loader.batch_size / len(loader.source),
             "fd_start": fd_start, "fd_end": final["fd"], "fd_ratio": fd_start / final["fd"],
             "curve": " ".join(f"{curve[s]:.0f}" for s in sorted(curve)), "kid_end": final["kid"],
             "precision": final["precision"], "recall": final["recall"], "n": n, "wall_s": wall}
@@ -77,6 +81,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoints", type=int, default=4, help="FD evaluations along the way (the curve)")
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--set", default="", metavar="KEY=VALUE,...", help="Config overrides for every model named")
+    p.add_argument("--seed", type=int, default=0, help="the runs' seed (initialisation, data order, noise)")
     p.add_argument("--out", default="quality.md")
     args = p.parse_args(argv)
     names = args.models.split(",") if args.models else list(UNCONDITIONAL)
@@ -84,7 +90,8 @@ def main(argv=None) -> int:
             "n", "wall_s"]
     rows = []
     for name in names:
-        rows.append(run(name, args.steps, args.n, args.checkpoints, args.max_minutes))
+        overrides = common.config_overrides(registry.get(name).Config, args.set)
+        rows.append(run(name, args.steps, args.n, args.checkpoints, args.max_minutes, overrides, args.seed))
         r = rows[-1]
         print(f"{name}: FD {r['fd_start']:.0f} -> {r['fd_end']:.1f} ({r['fd_ratio']:.1f}x) in {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from benchmarks import common
+from benchmarks import common, memory
 from gan_jax import data, registry
 from gan_jax.metrics.image import psnr, sr_measures, ssim
 
@@ -103,20 +103,6 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
     return rows
 
 
-def peak_memory(name: str, overrides: dict) -> list[dict]:
-    """Compiled memory of one train step, with and without remat (``common.compiled_memory``)."""
-    model = registry.get(name)
-    rows = []
-    for remat in (False, True):
-        config = model.Config(**{**overrides, "remat": remat})
-        h, w, c = config.hr_height, config.hr_width, config.channels
-        batch = {"hr": jax.ShapeDtypeStruct((config.batch_size, h, w, c), jnp.float32),
-                 "lr": jax.ShapeDtypeStruct((config.batch_size, h // 4, w // 4, c), jnp.float32)}
-        rows.append({"model": name, "config": ", ".join(f"{k}={v}" for k, v in overrides.items()),
-                     **common.compiled_memory(model, config, batch)})
-    return rows
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(MODELS))
@@ -132,7 +118,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     names = args.models.split(",")
     if args.memory:
-        rows = [r for n in names for r in peak_memory(n, {"batch_size": 1})]
+        rows = [r for n in names for r in memory.rows(n)]
         text = (f"# Super-resolution: compiled train-step memory, default architecture, batch 1, 256 px HR\n\n"
                 f"{common.machine()}\n\n" + common.table(rows, ["model", "config", *common.MEMORY_COLUMNS]))
         print(common.write("superres_memory.md", text))

@@ -58,3 +58,35 @@ def test_curve_metric_along_the_way():
     assert metric == "purity" and len(images) == len(labels) == 500
     clusters = np.asarray(cluster_gan.cluster(state, images))
     assert measure(state) == conditional.cluster_scores(clusters, labels)["purity"]
+
+
+def test_convolutions_counted_in_compiled_programs():
+    """benchmarks.memory's convolution count: XLA's own convolutions (read here from a CPU compile) and the cuDNN
+    custom calls a GPU compile has instead."""
+    fn = jax.jit(lambda x, w: jax.lax.conv(x, w, (1, 1), "SAME") * 2.0)
+    text = fn.lower(np.ones((1, 1, 8, 8), np.float32), np.ones((3, 1, 3, 3), np.float32)).compile().as_text()
+    assert common.convolutions(text) == 1
+    gpu = ('%cudnn-conv = (f32[1,3,8,8]{3,2,1,0}, u8[0]{0}) custom-call(%p0, %p1), window={size=3x3 pad=1_1x1_1}, '
+           'custom_call_target="__cudnn$convForward"\n'
+           '%cudnn-conv.1 = (f32[3,1,3,3]{3,2,1,0}, u8[0]{0}) custom-call(%p0, %g), '
+           'custom_call_target="__cudnn$convBackwardFilter"')
+    assert common.convolutions(gpu) == 2
+
+
+def test_memory_benchmark_names_models_without_remat():
+    from benchmarks import memory
+    with pytest.raises(SystemExit):
+        memory.main(["--models", "gan"])
+
+
+def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
+    """``benchmarks.quality --seed S --set K=V``: the run is named after them (parallel runs of one model keep apart)
+    and the seed reaches the initialisation (the FD at step 0 differs)."""
+    from benchmarks import quality
+    monkeypatch.setattr(common, "OUT", str(tmp_path))
+    rows = [quality.run("gan", 1, 64, checkpoints=1, overrides=over, seed=seed)
+            for over, seed in (({}, 0), ({"lr": 0.001}, 1))]
+    assert [r["model"] for r in rows] == ["gan", "gan-lr=0.001-seed=1"]
+    assert (tmp_path / "runs" / "gan-lr=0.001-seed=1" / "metrics.jsonl").exists()
+    assert rows[0]["fd_start"] != rows[1]["fd_start"]
+    assert all(np.isfinite(r["fd_end"]) for r in rows)
