@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks import common
+
 # job: (module, arguments); heavy (128-256 px) jobs first so that they are not starved by the queue
 JOBS = {
     "stargan": ("multimodal", "--preset full --models stargan --steps 20000"),
@@ -71,10 +73,7 @@ def main(argv=None) -> int:
     p.add_argument("--parallel", type=int, default=10, help="jobs sharing the accelerator at once")
     p.add_argument("--dry_run", action="store_true", help="print the commands only")
     args = p.parse_args(argv)
-    jobs = [j for j in args.jobs.split(",") if j]
-    unknown = sorted(set(jobs) - set(JOBS))
-    if unknown:
-        p.error(f"unknown jobs {unknown}: choose from {', '.join(JOBS)}")
+    jobs = common.names(p, args.jobs, JOBS, "jobs")
     if args.max_minutes <= 0 or args.parallel <= 0:
         p.error("--max_minutes and --parallel must be > 0")
     if args.dry_run:

@@ -25,6 +25,15 @@ def default_loader(model, config, seed: int = 0, split: str = "train") -> data.L
     return data.Loader(source, loader_batch_size(model, config), seed=seed, prefetch=0)
 
 
+def names(parser: argparse.ArgumentParser, text: str, allowed, what: str = "models") -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``; a name outside ``allowed`` is a usage error naming the choices."""
+    found = [n for n in text.split(",") if n]
+    unknown = sorted(set(found) - set(allowed))
+    if unknown:
+        parser.error(f"unknown {what} {unknown}: choose from {', '.join(allowed)}")
+    return found
+
+
 def config_overrides(config_cls, text: str) -> dict:
     """``"arch=paper,lr=0.001"`` -> ``{"arch": "paper", "lr": 0.001}``, each value converted to the Config field's
     type; an unknown key or a bad value is a clear error."""

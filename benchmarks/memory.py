@@ -42,12 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated, from: " + ", ".join(MODELS))
     p.add_argument("--out", default="memory.md")
     args = p.parse_args(argv)
-    names = [n for n in args.models.split(",") if n]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        p.error(f"no remat flag in {unknown}: choose from {', '.join(MODELS)}")
     found = []
-    for name in names:
+    for name in common.names(p, args.models, MODELS, "models with a remat flag"):
         found += rows(name)
         print(found[-2], found[-1], sep="\n", file=sys.stderr, flush=True)
     text = ("# Compiled train-step memory with and without --remat (batch 1, default image size)\n\n"

@@ -73,10 +73,11 @@ def test_convolutions_counted_in_compiled_programs():
     assert common.convolutions(gpu) == 2
 
 
-def test_memory_benchmark_names_models_without_remat():
+def test_memory_benchmark_names_models_without_remat(capsys):
     from benchmarks import memory
     with pytest.raises(SystemExit):
-        memory.main(["--models", "gan"])
+        memory.main(["--models", "cyclegan,gan"])
+    assert "unknown models with a remat flag ['gan']: choose from pix2pix, cyclegan" in capsys.readouterr().err
 
 
 def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
@@ -90,3 +91,15 @@ def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "gan-lr=0.001-seed=1" / "metrics.jsonl").exists()
     assert rows[0]["fd_start"] != rows[1]["fd_start"]
     assert all(np.isfinite(r["fd_end"]) for r in rows)
+
+
+def test_confident_agreement_by_hand():
+    """benchmarks.domain's cogan statistic: pairs 0 and 1 are read surely by both (agree, disagree), pair 2 is
+    unsure on the B side, pair 3 unsure on the A side: 2 of 4 pairs kept, half of them agree."""
+    from benchmarks import domain
+    sure, unsure = [10.0, 0, 0], [1.0, 0.9, 0]
+    a = np.array([sure, sure, sure, unsure])
+    b = np.array([sure, [0, 10.0, 0], unsure, sure])
+    assert domain.confident_agreement(a, b) == (0.5, 0.5)
+    kept, agree = domain.confident_agreement(a, np.array([unsure] * 4))
+    assert kept == 0 and np.isnan(agree)
