@@ -29,6 +29,9 @@ Deviations from PyTorch-GAN:
   carries the cluster: with 0.75 the Gaussian part is wide enough to hold the digit identity. Measured on the CPU
   (``benchmarks.conditional``): encoder purity on test digits 0.316 with 0.10 vs 0.204 with 0.75 after 3,000 steps;
   0.308 with 0.10 after 8,000. Neither is near the paper's (its authors train 500,000 iterations of WGAN-GP).
+  With ``--wass_flag`` (the authors' WGAN-GP) and sigma 0.10, 60,398 steps on an H200 give purity 0.830 / NMI 0.795
+  / ARI 0.734 against 0.578 / 0.538 / 0.351 for k-means on the pixels (0.598, 0.762 at 20,000, 40,000 steps): the
+  setting to use for clustering; ``python -m gan_jax.train --model cluster_gan --wass_flag true --steps 60000``.
 
 Run:    python -m gan_jax.train --model cluster_gan
         python -m gan_jax.sample --run runs/cluster_gan --labels 0,1,2,3,4,5,6,7,8,9 --n 100 --cols 10  (clusters)
