@@ -34,6 +34,16 @@ def names(parser: argparse.ArgumentParser, text: str, allowed, what: str = "mode
     return found
 
 
+def shown(overrides: dict) -> str:
+    """Config overrides as a table cell: ``{"lr": 0.001, "b1": 0.9}`` -> ``"lr=0.001, b1=0.9"``."""
+    return ", ".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def tag(name: str, overrides: dict, seed: int = 0) -> str:
+    """A variant's file and run name: ``bgan``, ``bgan-lr=0.0001``, ``bgan-lr=0.0001-seed=1`` (seed 0 unnamed)."""
+    return name + "".join(f"-{k}={v}" for k, v in overrides.items()) + (f"-seed={seed}" if seed else "")
+
+
 def config_overrides(config_cls, text: str) -> dict:
     """``"arch=paper,lr=0.001"`` -> ``{"arch": "paper", "lr": 0.001}``, each value converted to the Config field's
     type; an unknown key or a bad value is a clear error."""

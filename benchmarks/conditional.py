@@ -300,8 +300,7 @@ def main(argv=None) -> int:
         r["result"] += f"; FD n={args.n}"
         print(f"{name}: {r['result']}; FD {r['fd_start']:.0f} -> {r['fd_end']:.1f}; {r['steps']} steps, "
               f"{r['wall_s']:.0f} s", file=sys.stderr)
-        suffix = "".join(f"-{k}={v}" for k, v in overrides.items())
-        with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
+        with open(os.path.join(RESULTS, f"{common.tag(name, overrides)}.json"), "w") as f:
             json.dump(r, f, indent=2)
         text = report()
         common.write(args.out, text)  # after every model: a long run's finished rows are kept

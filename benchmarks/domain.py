@@ -189,11 +189,9 @@ SURE = 0.9
 def confident_agreement(logits_a: np.ndarray, logits_b: np.ndarray, sure: float = SURE) -> tuple[float, float]:
     """(fraction of pairs both classifiers read with probability >= ``sure``, agreement among those pairs; nan if
     there are none): a weak MNIST-M judge on generated images pulls the plain agreement down; this does not."""
-    def top(logits):
-        p = np.exp(logits - logits.max(-1, keepdims=True))
-        return (p / p.sum(-1, keepdims=True)).max(-1)
+    from scipy.special import softmax
 
-    keep = (top(logits_a) >= sure) & (top(logits_b) >= sure)
+    keep = (softmax(logits_a, -1).max(-1) >= sure) & (softmax(logits_b, -1).max(-1) >= sure)
     agree = float(np.mean(logits_a[keep].argmax(-1) == logits_b[keep].argmax(-1))) if keep.any() else float("nan")
     return float(np.mean(keep)), agree
 
@@ -311,7 +309,7 @@ def main(argv=None) -> int:
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
         t = train(name, overrides, args.steps or steps, args.max_minutes)
-        config = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "script defaults"
+        config = common.shown(overrides) or "script defaults"
         for i, (measure, result, reference) in enumerate(EVALUATE[name](t)):
             rows.append({"model": name if i == 0 else "", "config": config if i == 0 else "",
                          "steps": t.steps if i == 0 else None, "epochs": round(t.epochs, 1) if i == 0 else None,

@@ -27,14 +27,11 @@ def rows(name: str, overrides: dict | None = None) -> list[dict]:
     they say otherwise); the batch has the shapes the default offline loader gives."""
     model = registry.get(name)
     overrides = {"batch_size": 1, **(overrides or {})}
-    out = []
-    for remat in (False, True):
-        config = model.Config(**{**overrides, "remat": remat})
-        batch = common.default_loader(model, config).batch(0)
-        spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch)
-        out.append({"model": name, "config": ", ".join(f"{k}={v}" for k, v in overrides.items()),
-                    "img_size": config.img_size, **common.compiled_memory(model, config, spec)})
-    return out
+    configs = [model.Config(**{**overrides, "remat": remat}) for remat in (False, True)]
+    batch = common.default_loader(model, configs[0]).batch(0)  # remat changes no shape: one batch serves both
+    spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), batch)
+    return [{"model": name, "config": common.shown(overrides), "img_size": config.img_size,
+             **common.compiled_memory(model, config, spec)} for config in configs]
 
 
 def main(argv=None) -> int:

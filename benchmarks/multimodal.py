@@ -159,9 +159,8 @@ def main(argv=None) -> int:
         model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, args.max_minutes)
         found = stargan_rows(model, state, batch) if name == "stargan" else translation_rows(model, init, state,
                                                                                              batch, feats)
-        shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
         for measure, result, reference in found:
-            rows.append({"model": name, "config": shown, "steps": steps, "wall_s": wall, "measure": measure,
+            rows.append({"model": name, "config": common.shown(overrides), "steps": steps, "wall_s": wall, "measure": measure,
                          "result": result, "reference": reference})
             print(rows[-1], file=sys.stderr)
         path = common.write(args.out, f"# Multimodal / attribute translation, preset {args.preset}\n\n"

@@ -62,7 +62,7 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes:
         return {"fd": curve[step]}
 
     loader = common.default_loader(model, config, seed=seed)
-    tag = name + "".join(f"-{k}={v}" for k, v in (overrides or {}).items()) + (f"-seed={seed}" if seed else "")
+    tag = common.tag(name, overrides or {}, seed)
     state, steps, wall = common.fit(model, config, loader, steps, tag, tag, max_minutes=max_minutes, seed=seed,
                                     hooks=(engine.Hook(max(1, steps // checkpoints), hook),))
     final = feature_metrics(real, clf.features(generate_batched(model, state, eval_key, n)),

@@ -83,7 +83,7 @@ def run(name: str, overrides: dict, warmup: int, adversarial: int, vgg_weights: 
     step = jax.jit(model.train_step, donate_argnums=0)
     pretrain = jax.jit(model.pretrain_step, donate_argnums=0)  # the engine's warm-up step (= train_step there)
     key = jax.random.key(1)
-    shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    shown = common.shown(overrides)
     rows, t0, done = [], time.perf_counter(), 0
     for stage, n in (("pre-training (pixel loss)", warmup), ("adversarial", adversarial)):
         if stage == "adversarial" and done < warmup:
