@@ -294,7 +294,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="conditional.md")
     args = p.parse_args(argv)
     os.makedirs(RESULTS, exist_ok=True)
-    for name in args.models.split(","):
+    for name in common.names(p, args.models, MODELS):
         overrides = common.config_overrides(registry.get(name).Config, args.set)
         r = {**run(name, args.steps, args.n, args.max_minutes, overrides), "machine": common.machine()}
         r["result"] += f"; FD n={args.n}"

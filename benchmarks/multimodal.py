@@ -147,6 +147,7 @@ def main(argv=None) -> int:
                    help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--out", default="multimodal.md")
     args = p.parse_args(argv)
+    names = common.names(p, args.models, MODELS)
     if args.memory:
         text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
                 f"{common.machine()}\n\n" + common.table(memory.rows("unit"), ["model", "img_size",
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         print(common.write("multimodal_memory.md", text))
         return 0
     feats, rows = Features(args.vgg_weights), []
-    for name in args.models.split(","):
+    for name in names:
         overrides, steps = PRESETS[args.preset][name]
         model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, args.max_minutes)
         found = stargan_rows(model, state, batch) if name == "stargan" else translation_rows(model, init, state,

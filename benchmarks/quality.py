@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="the runs' seed (initialisation, data order, noise)")
     p.add_argument("--out", default="quality.md")
     args = p.parse_args(argv)
-    names = args.models.split(",") if args.models else list(UNCONDITIONAL)
+    names = common.names(p, args.models, UNCONDITIONAL) if args.models else list(UNCONDITIONAL)
     cols = ["model", "steps", "epochs", "fd_start", "fd_end", "fd_ratio", "curve", "kid_end", "precision", "recall",
             "n", "wall_s"]
     rows = []

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
                         "adds their time and our speed-up over it")
     args = p.parse_args(argv)
     torch_side = load_torch_side(args.torch_json)
-    names = args.models.split(",") if args.models else registry.names()
+    names = common.names(p, args.models, registry.names()) if args.models else registry.names()
     cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
             "torch_ms", "speedup_vs_torch"] + (["torch_same_machine_ms", "speedup_same_machine"] if torch_side else [])
     rows = []

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                    help="Config overrides on top of the preset's (e.g. batch_norm=false for srgan)")
     p.add_argument("--out", default="superres.md")
     args = p.parse_args(argv)
-    names = args.models.split(",")
+    names = common.names(p, args.models, MODELS)
     if args.memory:
         rows = [r for n in names for r in memory.rows(n)]
         text = (f"# Super-resolution: compiled train-step memory, default architecture, batch 1, 256 px HR\n\n"

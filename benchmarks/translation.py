@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                    help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--out", default="translation.md")
     args = p.parse_args(argv)
-    names = [n for n in args.models.split(",") if n]
+    names = common.names(p, args.models, MODELS)
     if args.speed:
         text = (f"# Translation models: ms per iteration at PyTorch-GAN's defaults\n\n{common.machine()}\n\n"
                 + common.table(speed(names), ["model", "batch", "img", "ms_per_iter"]))

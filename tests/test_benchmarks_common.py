@@ -80,6 +80,22 @@ def test_memory_benchmark_names_models_without_remat(capsys):
     assert "unknown models with a remat flag ['gan']: choose from pix2pix, cyclegan" in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("module, bad, allowed", [
+    ("quality", "gan,cgan", "gan, dcgan"), ("conditional", "acgan,gan", "cgan, acgan"),
+    ("multimodal", "munit,cyclegan", "bicyclegan, munit"), ("translation", "pix2pix,munit", "pix2pix, cyclegan"),
+    ("superres", "esrgan,pix2pix", "srgan, esrgan"), ("speed", "gan,nosuchgan", "gan")])
+def test_every_benchmark_names_an_unknown_model_before_training(module, bad, allowed, capsys):
+    """A model outside what the benchmark measures is a usage error listing its choices, not a KeyError (or a
+    trained model) later."""
+    import importlib
+    main = importlib.import_module(f"benchmarks.{module}").main
+    with pytest.raises(SystemExit):
+        main(["--models", bad])
+    err = capsys.readouterr().err
+    assert f"unknown models ['{bad.split(',')[1]}']" in err and allowed in err
+
+
 def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
     """``benchmarks.quality --seed S --set K=V``: the run is named after them (parallel runs of one model keep apart)
     and the seed reaches the initialisation (the FD at step 0 differs)."""
