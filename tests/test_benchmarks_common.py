@@ -119,3 +119,18 @@ def test_confident_agreement_by_hand():
     assert domain.confident_agreement(a, b) == (0.5, 0.5)
     kept, agree = domain.confident_agreement(a, np.array([unsure] * 4))
     assert kept == 0 and np.isnan(agree)
+
+
+def test_poster_distance_by_hand():
+    """The offline B domain's levels (posterize of every 0..255 value: 32, 96, 160, 224 -> [-1, 1]); distance 0 on
+    them, half the spacing midway, and real offline B images are exactly on them while photos are not."""
+    from benchmarks import multimodal
+    from gan_jax.data.kinds.unpaired import offline_domains
+    levels = multimodal.poster_levels()
+    np.testing.assert_allclose(levels, np.array([32, 96, 160, 224]) / 127.5 - 1.0, atol=1e-6)
+    on = np.broadcast_to(levels[[0, 1, 2, 3, 2, 1]], (1, 2, 3, 6)).reshape(1, 2, 6, 3)
+    assert multimodal.poster_distance(on) < 1e-6
+    midway = np.full((1, 2, 2, 3), (levels[1] + levels[2]) / 2)
+    assert multimodal.poster_distance(midway) == pytest.approx((levels[2] - levels[1]) / 2, abs=1e-6)
+    a, b = offline_domains("test", (32, 32), 3)
+    assert multimodal.poster_distance(b / 127.5 - 1.0) < 1e-6 < 0.05 < multimodal.poster_distance(a / 127.5 - 1.0)

@@ -2,6 +2,7 @@
 score near 0, noise far away, a degraded set in between)."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -9,7 +10,7 @@ import scipy.linalg
 from gan_jax.data.offline import mnist
 from gan_jax.metrics import (class_accuracy, feature_metrics, frechet_distance, image_metrics,
                              kernel_inception_distance, load_classifier, precision_recall)
-from gan_jax.metrics.classifier import Classifier, init_params, load_params, save_params
+from gan_jax.metrics.classifier import Classifier, init_params, load_params, preprocess, save_params
 from gan_jax.metrics.train_classifier import random_shift
 
 
@@ -223,3 +224,19 @@ def test_real_vs_real_near_zero_noise_far_degraded_in_between(clf, digits):
     assert real_vs_real["kid"] < vs_degraded["kid"] < vs_noise["kid"]
     assert real_vs_real["recall"] > vs_degraded["recall"] > vs_noise["recall"]
     assert real_vs_real["precision"] > 0.7 and vs_noise["recall"] < 0.05
+
+
+def test_colour_classifier_reads_what_a_channel_mean_erases():
+    """``channels=3`` weights read colour: two images whose channel means are equal (red vs cyan-ish, same mean)
+    reach a colour CNN as different inputs and the gray one as the same."""
+    red = np.zeros((1, 28, 28, 3), np.float32) - 1.0
+    red[..., 0] = 1.0  # mean -1/3
+    other = np.zeros((1, 28, 28, 3), np.float32) - 1.0 / 3  # mean -1/3
+    np.testing.assert_allclose(preprocess(red), preprocess(other), atol=1e-6)
+    colour = preprocess(np.concatenate([red, other]), channels=3)
+    assert colour.shape == (2, 28, 28, 3) and float(jnp.abs(colour[0] - colour[1]).max()) > 0.5
+    gray_in = preprocess(np.zeros((1, 14, 14, 1), np.float32), channels=3)
+    assert gray_in.shape == (1, 28, 28, 3)  # gray replicated
+    clf = Classifier(init_params(jax.random.key(2), channels=3), batch_size=4)
+    logits = clf.logits(np.concatenate([red, other]))
+    assert logits.shape == (2, 10) and np.abs(logits[0] - logits[1]).max() > 1e-4

@@ -8,7 +8,9 @@ Its 128-d penultimate layer (after the ReLU) plays the role Inception's pool3 pl
     logits_Nx10, feats_Nx128 = clf.logits_and_features(images_NxHxWxC)   # images in [-1, 1]
 
 Any spatial size and 1 or 3 channels are accepted: RGB becomes gray by the channel mean and the image is resized to
-28x28 (bilinear, antialiased when shrinking) inside the jitted function. Work is done in fixed-size batches (the last
+28x28 (bilinear, antialiased when shrinking) inside the jitted function. The same CNN reads colour with
+``channels=3`` (gray inputs replicated): the MNIST-M judge of ``benchmarks.domain``, where a digit differs from its
+background by colour inversion, which a channel mean can erase. Work is done in fixed-size batches (the last
 one padded) so 10k images need little memory and one compilation per input shape.
 """
 
@@ -49,19 +51,20 @@ class MnistCNN(nn.Module):
         return nn.Dense(NUM_CLASSES)(x), feats_BxF
 
 
-def preprocess(images_BxHxWxC: jax.Array) -> jax.Array:
-    """[-1, 1] images of any size, 1 or 3 channels -> float32 [B, 28, 28, 1] (gray by channel mean, bilinear)."""
+def preprocess(images_BxHxWxC: jax.Array, channels: int = 1) -> jax.Array:
+    """[-1, 1] images of any size, 1 or 3 channels -> float32 [B, 28, 28, channels] (bilinear): ``channels=1``
+    gray by the channel mean, ``channels=3`` colour (gray inputs replicated)."""
     x = jnp.asarray(images_BxHxWxC, jnp.float32)
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
         raise ValueError(f"expected images [N, H, W, 1|3] (NHWC), got shape {x.shape}")
-    x = x.mean(axis=-1, keepdims=True)
+    x = x.mean(axis=-1, keepdims=True) if channels == 1 else jnp.broadcast_to(x, (*x.shape[:3], channels))
     if x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
-        x = jax.image.resize(x, (x.shape[0], IMAGE_SIZE, IMAGE_SIZE, 1), method="bilinear")
+        x = jax.image.resize(x, (x.shape[0], IMAGE_SIZE, IMAGE_SIZE, channels), method="bilinear")
     return x
 
 
-def init_params(rng: jax.Array) -> dict:
-    return MnistCNN().init(rng, jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
+def init_params(rng: jax.Array, channels: int = 1) -> dict:
+    return MnistCNN().init(rng, jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, channels)))["params"]
 
 
 def _missing_message(path: str, what: str) -> str:
@@ -102,8 +105,9 @@ class Classifier:
         self.params = params
         self.batch_size = batch_size
         module = MnistCNN()
+        channels = params["Conv_0"]["kernel"].shape[2]  # 1: gray (the shipped weights), 3: colour
         # One compilation per input (H, W, C); the batch dimension is always batch_size.
-        self._apply = jax.jit(lambda p, x: module.apply({"params": p}, preprocess(x)))
+        self._apply = jax.jit(lambda p, x: module.apply({"params": p}, preprocess(x, channels)))
 
     @property
     def num_params(self) -> int:
