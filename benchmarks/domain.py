@@ -7,8 +7,9 @@
   N(0, I): |mean|, ||cov - I||_F and the mean Kolmogorov-Smirnov statistic per dimension (reference: the same
   statistics of 4,500 true N(0, I) draws). Each at initialisation and at the end.
 - cogan: pairs from one code show the same digit? The domain-A image is read by the project's MNIST classifier, the
-  domain-B image by an MNIST-M classifier trained here (same CNN, offline MNIST-M train split); agreement over 1,000
-  pairs, against the agreement of independent draws with the same class frequencies (chance).
+  domain-B image by an MNIST-M classifier trained here (same CNN reading colour, offline MNIST-M train split);
+  agreement over 1,000 pairs, against the agreement of independent draws with the same class frequencies (chance),
+  and among the pairs both classifiers read with probability >= 0.9.
 - pixelda: accuracy on the MNIST-M test split of pixelda's task classifier (trained on MNIST and translated MNIST,
   never a target label) against the same classifier architecture trained on MNIST alone for the same steps and
   batch (source only); both on the same 500 target test digits.
