@@ -134,14 +134,19 @@ def diversity(model, state, images) -> float:
 
 def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, str]]:
     a, b = batch["image_a"], batch["image_b"]
-    fake = chunked(lambda x: jax.jit(model.translate)(state, x, jax.random.key(6)), a)
+    translate = jax.jit(model.translate, static_argnums=3)
+
+    def translated(s, x, direction="AtoB"):
+        return chunked(lambda y: translate(s, y, jax.random.key(6), direction), x)
+
+    fake = translated(state, a)
     fb = feats(b)
     soft_b = blurred(b)  # the same test images, softened: what blur alone costs
     rows = [("FD(A->B, real B), pooled VGG relu3_4", f"{frechet_distance(feats(fake), fb):.3g}",
              f"untranslated A: {frechet_distance(feats(a), fb):.3g}; real B blurred (sigma {BLUR_SIGMA:g} px): "
              f"{frechet_distance(feats(soft_b), fb):.3g}")]
     if getattr(model, "DEFAULT_DATASET", "offline") == "offline" and model.DATA == "unpaired":
-        rows.append(poster_row(model, init, state, a, b))
+        rows.append(poster_row(translated, init, state, a, b, fake))
     if model.__name__.endswith("unit") and not model.__name__.endswith("munit"):
         cyc = lambda s: float(np.mean(np.abs(chunked(lambda x: jax.jit(model.cycle)(s, x, jax.random.key(7)), a)
                                              - a)))
@@ -152,18 +157,13 @@ def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, s
     return rows
 
 
-def poster_row(model, init, state, a, b) -> tuple[str, str, str]:
-    """Where the A -> B translations' colours land, by their distance to the offline B domain's poster levels
-    (``poster_distance``), at initialisation and at the end; beside the untranslated inputs, real B, and the
-    B -> A translations (which should stay away from the levels: a check that the measure follows the direction,
-    not the generator's rendering)."""
-    translate = jax.jit(model.translate, static_argnums=3)
-
-    def translated(s, x, direction):
-        return chunked(lambda y: translate(s, y, jax.random.key(6), direction), x)
-
+def poster_row(translated, init, state, a, b, fake) -> tuple[str, str, str]:
+    """Where the A -> B translations (``fake``, of ``a`` by ``state``) land, by their colours' distance to the
+    offline B domain's poster levels (``poster_distance``), at the end and at initialisation; beside the untranslated
+    inputs, real B, and the B -> A translations (which should stay away from the levels: a check that the measure
+    follows the direction, not the generator's rendering). ``translated(state, images, direction)``."""
     return ("A->B colours: distance to the B poster levels",
-            f"{poster_distance(translated(state, a, 'AtoB')):.3f} (init {poster_distance(translated(init, a, 'AtoB')):.3f})",
+            f"{poster_distance(fake):.3f} (init {poster_distance(translated(init, a)):.3f})",
             f"untranslated A {poster_distance(a):.3f}, real B {poster_distance(b):.3f}, B->A translations "
             f"{poster_distance(translated(state, b, 'BtoA')):.3f}")
 
@@ -213,8 +213,9 @@ def main(argv=None) -> int:
         model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, args.max_minutes)
         found = stargan_rows(model, state, batch) if name == "stargan" else translation_rows(model, init, state,
                                                                                              batch, feats)
+        shown = common.shown(overrides)
         for measure, result, reference in found:
-            rows.append({"model": name, "config": common.shown(overrides), "steps": steps, "wall_s": wall, "measure": measure,
+            rows.append({"model": name, "config": shown, "steps": steps, "wall_s": wall, "measure": measure,
                          "result": result, "reference": reference})
             print(rows[-1], file=sys.stderr)
         path = common.write(args.out, f"# Multimodal / attribute translation, preset {args.preset}\n\n"

@@ -80,7 +80,6 @@ def test_memory_benchmark_names_models_without_remat(capsys):
     assert "unknown models with a remat flag ['gan']: choose from pix2pix, cyclegan" in capsys.readouterr().err
 
 
-
 @pytest.mark.parametrize("module, bad, allowed", [
     ("quality", "gan,cgan", "gan, dcgan"), ("conditional", "acgan,gan", "cgan, acgan"),
     ("multimodal", "munit,cyclegan", "bicyclegan, munit"), ("translation", "pix2pix,munit", "pix2pix, cyclegan"),
