@@ -36,6 +36,8 @@ JOBS = {
     "discogan": ("translation", "--preset full --models discogan --steps 20000"),
     "unit": ("multimodal", "--preset full --models unit --steps 20000"),
     "munit": ("multimodal", "--preset full --models munit --steps 20000"),
+    # the 64 px CPU preset for many more steps: does munit's A->B reach the target palette with training length?
+    "munit_cpu": ("multimodal", "--preset cpu --models munit --steps 100000"),
     "bicyclegan": ("multimodal", "--preset full --models bicyclegan --steps 20000"),
     "ccgan": ("domain", "--preset full --models ccgan --steps 10000"),
     "srgan": ("superres", "--preset cpu --models srgan --steps 20000,5000"),
@@ -54,6 +56,7 @@ JOBS = {
     # bgan sits near the 5x line (benchmarks/RESULTS.md): another seed and a lower learning rate, FD every 2,000 steps
     "bgan_seed1": ("quality", "--models bgan --steps 40000 --checkpoints 20 --n 1000 --seed 1"),
     "bgan_lr": ("quality", "--models bgan --steps 40000 --checkpoints 20 --n 1000 --set lr=0.0001"),
+    "bgan_b256": ("quality", "--models bgan --steps 40000 --checkpoints 20 --n 1000 --set batch_size=256"),
 }
 
 

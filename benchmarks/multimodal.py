@@ -126,8 +126,8 @@ def chunked(fn, x, size=25):
 
 def diversity(model, state, images) -> float:
     """Mean pairwise L1 between the K translations of each input."""
-    many = chunked(lambda x: jax.jit(model.translate, static_argnums=(3, 4))(state, x, jax.random.key(5), "AtoB",
-                                                                          K_STYLES).swapaxes(0, 1), images)
+    translate = jax.jit(model.translate, static_argnums=(3, 4))  # one wrapper for every chunk
+    many = chunked(lambda x: translate(state, x, jax.random.key(5), "AtoB", K_STYLES).swapaxes(0, 1), images)
     return float(np.mean([np.abs(many[:, i] - many[:, j]).mean()
                           for i, j in itertools.combinations(range(K_STYLES), 2)]))
 
@@ -148,8 +148,8 @@ def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, s
     if getattr(model, "DEFAULT_DATASET", "offline") == "offline" and model.DATA == "unpaired":
         rows.append(poster_row(translated, init, state, a, b, fake))
     if model.__name__.endswith("unit") and not model.__name__.endswith("munit"):
-        cyc = lambda s: float(np.mean(np.abs(chunked(lambda x: jax.jit(model.cycle)(s, x, jax.random.key(7)), a)
-                                             - a)))
+        cycle = jax.jit(model.cycle)
+        cyc = lambda s: float(np.mean(np.abs(chunked(lambda x: cycle(s, x, jax.random.key(7)), a) - a)))
         rows.insert(0, ("cycle L1 A->B->A (test)", f"{cyc(state):.3f}", f"at init {cyc(init):.3f}"))
     else:
         rows.insert(0, (f"mean pairwise L1 of {K_STYLES} styles per input", f"{diversity(model, state, a):.3f}",
