@@ -10,8 +10,10 @@ their speed at PyTorch-GAN's defaults; and their memory with and without remat.
   input and the target).
 - cyclegan, discogan, dualgan: cycle error (L1 between held-out A images and A -> B -> A) at initialisation and at
   the end; Frechet distance of A -> B translations to real held-out B images, at initialisation, at the end, and of
-  the untranslated A images (the "do nothing" baseline). Features: globally pooled VGG19 relu3_4 (random weights
-  unless --vgg_weights; compare within this table only), as benchmarks/multimodal.py.
+  the untranslated A images (the "do nothing" baseline) and of real B blurred by 1 px (what softness alone costs).
+  Features: globally pooled VGG19 relu3_4 (random weights unless --vgg_weights; compare within this table only), as
+  benchmarks/multimodal.py. On the offline set also where the translations' colours land: their distance to the
+  posterized B domain's levels (``multimodal.poster_distance``: real B 0, photos about 0.13).
 Writes benchmarks/out/translation.md (translation_speed.md, translation_memory.md).
 """
 
@@ -26,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from benchmarks.multimodal import Features, chunked
+from benchmarks.multimodal import BLUR_SIGMA, Features, blurred, chunked, poster_distance
 from gan_jax import data, registry
 from gan_jax.train import loader_batch_size
 
@@ -72,17 +74,25 @@ def rows_for(name: str, overrides: dict, steps: int, feats, max_minutes: float |
     a, b = test["image_a"], test["image_b"]
     base = {"model": name, "config": " ".join(f"{k}={v}" for k, v in overrides.items()), "steps": steps,
             "wall_s": wall}
-    translate = lambda s: chunked(lambda x: jax.jit(model.translate)(s, x, jax.random.key(0)), a)
+    translate_fn = jax.jit(model.translate)  # one wrapper for every chunk
+    translate = lambda s: chunked(lambda x: translate_fn(s, x, jax.random.key(0)), a)
     l1 = lambda x, y: float(np.mean(np.abs(x - y)))
     if name == "pix2pix":
         return [{**base, "measure": "held-out L1 to target", "init": l1(translate(init_state), b),
                  "end": l1(translate(state), b), "baseline": f"input copy {l1(a, b):.3g}"}]
-    cycle = lambda s: l1(chunked(lambda x: jax.jit(model.reconstruct)(s, x), a), a)
+    reconstruct_fn = jax.jit(model.reconstruct)
+    cycle = lambda s: l1(chunked(lambda x: reconstruct_fn(s, x), a), a)
     fb = feats(b)
     fd = lambda x: common_fd(feats(x), fb)
-    return [{**base, "measure": "cycle L1 A->B->A", "init": cycle(init_state), "end": cycle(state), "baseline": ""},
-            {**base, "measure": "FD(A->B, B)", "init": fd(translate(init_state)), "end": fd(translate(state)),
-             "baseline": f"untranslated A {fd(a):.3g}"}]
+    fake_init, fake = translate(init_state), translate(state)
+    rows = [{**base, "measure": "cycle L1 A->B->A", "init": cycle(init_state), "end": cycle(state), "baseline": ""},
+            {**base, "measure": "FD(A->B, B)", "init": fd(fake_init), "end": fd(fake),
+             "baseline": f"untranslated A {fd(a):.3g}; real B blurred (sigma {BLUR_SIGMA:g} px) {fd(blurred(b)):.3g}"}]
+    if model.DEFAULT_DATASET == "offline":  # the offline B domain is posterized: where do the colours land?
+        rows.append({**base, "measure": "A->B colours: distance to B's poster levels",
+                     "init": poster_distance(fake_init), "end": poster_distance(fake),
+                     "baseline": f"untranslated A {poster_distance(a):.3f}, real B {poster_distance(b):.3f}"})
+    return rows
 
 
 def common_fd(x, y) -> float:
