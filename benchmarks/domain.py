@@ -175,14 +175,16 @@ def eval_cogan(t: Trained) -> list[tuple[str, str, str]]:
         agree = float(np.mean(pred_a == pred_b))
         chance = float(np.sum(np.bincount(pred_a, minlength=10) * np.bincount(pred_b, minlength=10))) / 1000**2
         rows.append((label, agree, chance, confident_agreement(logits_a, logits_b)))
-    # both readers on the *same* generated MNIST images: where they disagree the digit itself is ambiguous, so this
-    # is the most the pair agreement above could show with these readers, however well G pairs its domains
-    def readers_agree(images) -> float:
+    # both readers on the *same* generated MNIST images (the end state's: the loop's last pass, whose MNIST-side
+    # logits are at hand): where they disagree the digit itself is ambiguous, so this is the most the pair agreement
+    # above could show with these readers, however well G pairs its domains
+    def readers_agree(images, logits=None) -> float:
         images = np.asarray(images)
-        return float(np.mean(clf_a.logits(images).argmax(-1) == judge_b.logits(images).argmax(-1)))
+        logits = clf_a.logits(images) if logits is None else logits
+        return float(np.mean(logits.argmax(-1) == judge_b.logits(images).argmax(-1)))
 
     real = real_images("mnist", t.config, 1000)
-    same_image, same_real = readers_agree(pairs[0]), readers_agree(real)
+    same_image, same_real = readers_agree(pairs[0], logits_a), readers_agree(real)
     (_, a0, c0, _), (_, a1, c1, (sure, sure_agree)) = rows
     fd = frechet_distance(clf_a.features(real),
                           clf_a.features(generate_batched(t.model, t.state, jax.random.key(12), 1000)))

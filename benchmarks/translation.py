@@ -89,7 +89,7 @@ def rows_for(name: str, overrides: dict, steps: int, feats, max_minutes: float |
             {**base, "measure": "FD(A->B, B)", "init": fd(fake_init), "end": fd(fake),
              "baseline": f"untranslated A {fd(a):.3g}; real B blurred (sigma {BLUR_SIGMA:g} px) {fd(blurred(b)):.3g}"}]
     if model.DEFAULT_DATASET == "offline":  # the offline B domain is posterized: where do the colours land?
-        rows.append({**base, "measure": "A->B colours: distance to B's poster levels",
+        rows.append({**base, "measure": "A->B colours: distance to the B poster levels",  # as multimodal's row
                      "init": poster_distance(fake_init), "end": poster_distance(fake),
                      "baseline": f"untranslated A {poster_distance(a):.3f}, real B {poster_distance(b):.3f}"})
     return rows
