@@ -1,5 +1,7 @@
 """Does each model learn? Train it on the offline MNIST for a fixed budget and measure the Frechet distance (in the
-project's MNIST classifier's feature space) of its samples at initialisation, along the way, and at the end.
+project's MNIST classifier's feature space) of its samples at initialisation, along the way, and at the end, and at
+the end which digits it draws (``classes``: digits making up at least a quarter of their real share of the samples;
+``class_kl``: KL of the samples' digit histogram from the real one, by the same classifier; mode collapse shows here).
 
     python -m benchmarks.quality [--models gan,began] [--steps N] [--n 1000] [--max_minutes M] [--set K=V,...] [--seed S]
 
@@ -19,7 +21,7 @@ import jax
 from benchmarks import common
 from gan_jax import engine, registry
 from gan_jax.evaluate import generate_batched, real_images
-from gan_jax.metrics import feature_metrics, frechet_distance, load_classifier
+from gan_jax.metrics import class_coverage, feature_metrics, frechet_distance, load_classifier
 
 # began's DEFAULT_STEPS (1,200) is the quickstart, sized to finish in ~10 minutes on a 2-core laptop CPU with readable
 # digits; its >= 5x Frechet-distance target is checked at 6,000 steps (FD 550 -> 77 there, measured on an H200).
@@ -29,12 +31,14 @@ UNCONDITIONAL = ("gan", "dcgan", "lsgan", "wgan", "wgan_gp", "wgan_div", "dragan
 
 
 @functools.lru_cache(maxsize=None)
-def real_features(img_size: int, channels: int, n: int):
+def real_reference(img_size: int, channels: int, n: int):
+    """(classifier features, predicted digits) of ``n`` real offline-MNIST train images at this size."""
     class Cfg:  # only the sizes matter for the real images
         pass
 
     Cfg.img_size, Cfg.channels = img_size, channels
-    return load_classifier().features(real_images("mnist", Cfg, n))
+    logits, feats = load_classifier().logits_and_features(real_images("mnist", Cfg, n))
+    return feats, logits.argmax(-1)
 
 
 def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes: float | None = None,
@@ -45,7 +49,7 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes:
     config = model.Config(**(overrides or {}))
     steps = steps or BUDGETS.get(name, model.DEFAULT_STEPS)
     clf = load_classifier()
-    real = real_features(config.img_size, config.channels, n)
+    real, real_classes = real_reference(config.img_size, config.channels, n)
     eval_key = jax.random.key(1234)
 
     def fd(state) -> float:
@@ -65,12 +69,14 @@ def run(name: str, steps: int | None, n: int, checkpoints: int = 4, max_minutes:
     tag = common.tag(name, overrides or {}, seed)
     state, steps, wall = common.fit(model, config, loader, steps, tag, tag, max_minutes=max_minutes, seed=seed,
                                     hooks=(engine.Hook(max(1, steps // checkpoints), hook),))
-    final = feature_metrics(real, clf.features(generate_batched(model, state, eval_key, n)),
-                            kid_subset_size=min(1000, n))
+    logits, feats = clf.logits_and_features(generate_batched(model, state, eval_key, n))
+    final = feature_metrics(real, feats, kid_subset_size=min(1000, n))
+    coverage = class_coverage(logits.argmax(-1), real_classes)
     return {"model": tag, "steps": steps, "epochs": steps * loader.batch_size / len(loader.source),
             "fd_start": fd_start, "fd_end": final["fd"], "fd_ratio": fd_start / final["fd"],
             "curve": " ".join(f"{curve[s]:.0f}" for s in sorted(curve)), "kid_end": final["kid"],
-            "precision": final["precision"], "recall": final["recall"], "n": n, "wall_s": wall}
+            "precision": final["precision"], "recall": final["recall"], "classes": coverage["classes"],
+            "class_kl": coverage["class_kl"], "n": n, "wall_s": wall}
 
 
 def main(argv=None) -> int:
@@ -87,7 +93,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     names = common.names(p, args.models, UNCONDITIONAL) if args.models else list(UNCONDITIONAL)
     cols = ["model", "steps", "epochs", "fd_start", "fd_end", "fd_ratio", "curve", "kid_end", "precision", "recall",
-            "n", "wall_s"]
+            "classes", "class_kl", "n", "wall_s"]
     rows = []
     for name in names:
         overrides = common.config_overrides(registry.get(name).Config, args.set)
@@ -97,7 +103,8 @@ def main(argv=None) -> int:
               f"{r['wall_s']:.0f} s", file=sys.stderr)
         text = (f"Machine: {common.machine()}\n\nFrechet distance in the project classifier's feature space, "
                 f"{args.n} generated vs {args.n} real (offline MNIST train) images; curve = FD at 0, "
-                f"1/{args.checkpoints}, ... of the budget.\n\n" + common.table(rows, cols))
+                f"1/{args.checkpoints}, ... of the budget; classes / class_kl: the digits drawn at the end (module "
+                f"docstring).\n\n" + common.table(rows, cols))
         common.write(args.out, text)  # after every model: a cut-short run keeps what it measured
     print(text)
     return 0

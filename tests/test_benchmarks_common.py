@@ -106,6 +106,7 @@ def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "gan-lr=0.001-seed=1" / "metrics.jsonl").exists()
     assert rows[0]["fd_start"] != rows[1]["fd_start"]
     assert all(np.isfinite(r["fd_end"]) for r in rows)
+    assert all(1 <= r["classes"] <= 10 and r["class_kl"] >= 0 for r in rows)
 
 
 def test_confident_agreement_by_hand():
@@ -133,3 +134,19 @@ def test_poster_distance_by_hand():
     assert multimodal.poster_distance(midway) == pytest.approx((levels[2] - levels[1]) / 2, abs=1e-6)
     a, b = offline_domains("test", (32, 32), 3)
     assert multimodal.poster_distance(b / 127.5 - 1.0) < 1e-6 < 0.05 < multimodal.poster_distance(a / 127.5 - 1.0)
+
+
+def test_modes_reports_digit_shares_and_d_scores(tmp_path, monkeypatch):
+    """``benchmarks.modes``: one row per report, ten digit shares summing to 100%, ten finite D scores."""
+    from benchmarks import modes
+    monkeypatch.setattr(common, "OUT", str(tmp_path))
+    rows = modes.run("bgan", steps=3, every=2, n=100)
+    assert [r["step"] for r in rows] == [2, 3]
+    for r in rows:
+        shares = [float(s) for s in r["share %"].split()]
+        scores = [float(s) for s in r["D logit on real"].split()]
+        assert len(shares) == len(scores) == 10
+        assert abs(sum(shares) - 100) <= 5  # rounded to whole percents
+        assert np.all(np.isfinite(scores)) and 0 <= r["classes"] <= 10
+    with pytest.raises(SystemExit):
+        modes.main(["--models", "wgan"])

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 
 from gan_jax.data.offline import mnist
-from gan_jax.metrics import (class_accuracy, feature_metrics, frechet_distance, image_metrics,
+from gan_jax.metrics import (class_accuracy, class_coverage, feature_metrics, frechet_distance, image_metrics,
                              kernel_inception_distance, load_classifier, precision_recall)
 from gan_jax.metrics.classifier import Classifier, init_params, load_params, preprocess, save_params
 from gan_jax.metrics.train_classifier import random_shift
@@ -138,6 +138,35 @@ def test_shipped_classifier_accuracy(clf, digits):
     assert clf.num_params < 500_000
     assert class_accuracy(test_x, test_y, clf) >= 0.95
     assert class_accuracy(test_x, (test_y + 1) % 10, clf) < 0.05  # it compares with the requested labels
+
+
+def test_class_coverage_counts_dropped_digits_and_kl_by_hand():
+    real = np.repeat(np.arange(10), 10)  # balanced: 10% each
+    same = class_coverage(np.roll(real, 3), real)
+    assert same["classes"] == 10 and same["class_kl"] == pytest.approx(0.0, abs=1e-12)
+    # four digits drawn, 25% each: KL = sum 0.25 log(0.25 / 0.1) = log 2.5
+    collapsed = class_coverage(np.repeat([1, 4, 7, 9], 25), real)
+    assert collapsed["classes"] == 4
+    assert collapsed["class_kl"] == pytest.approx(np.log(2.5))
+    np.testing.assert_allclose(collapsed["shares"][[1, 4, 7, 9]], 0.25)
+    # 2% of the samples is under a quarter of a 10% share; 3% is over it
+    rare = class_coverage(np.concatenate([np.full(2, 0), np.full(3, 1), np.repeat(np.arange(2, 10), 95 // 8 + 1)]),
+                          real)
+    assert rare["classes"] == 9
+    # a class missing from the real sample is smoothed, not an infinite KL; it is never counted as drawn
+    only_real = class_coverage(np.array([0, 0, 1]), np.array([1, 1, 2, 2]))
+    assert np.isfinite(only_real["class_kl"]) and only_real["classes"] == 1
+    with pytest.raises(ValueError, match="0 generated"):
+        class_coverage(np.array([], int), real)
+
+
+def test_class_coverage_of_real_digits_is_full(clf, digits):
+    train_x, _, test_x, _ = digits
+    cov = class_coverage(clf.predict(test_x[:1000]), clf.predict(train_x))
+    assert cov["classes"] == 10 and cov["class_kl"] < 0.05
+    ones = clf.predict(test_x[:1000])
+    cov_ones = class_coverage(ones[ones == 1], clf.predict(train_x))
+    assert cov_ones["classes"] == 1 and cov_ones["class_kl"] > 2.0
 
 
 def test_classifier_accepts_rgb_and_other_sizes(clf, digits):

@@ -3,6 +3,7 @@
     from gan_jax.metrics import image_metrics, class_accuracy
     image_metrics(real_NxHxWxC, fake_MxHxWxC)   # {'fd', 'kid', 'kid_std', 'precision', 'recall', 'n_real', 'n_fake'}
     class_accuracy(fake_images, requested_labels)  # conditional models: how often the classifier agrees
+    class_coverage(fake_classes, real_classes)     # unconditional models: which digits they draw at all
 
 Images are float in [-1, 1], NHWC, any size, 1 or 3 channels. The default feature extractor is the project's own
 MNIST classifier (gan_jax.metrics.classifier; no Inception weights can be downloaded here), so `fd` is a Frechet
@@ -19,7 +20,7 @@ import numpy as np
 from gan_jax.metrics.classifier import Classifier, load_classifier
 from gan_jax.metrics.distances import frechet_distance, kernel_inception_distance, precision_recall
 
-__all__ = ["Classifier", "load_classifier", "image_metrics", "feature_metrics", "class_accuracy",
+__all__ = ["Classifier", "load_classifier", "image_metrics", "feature_metrics", "class_accuracy", "class_coverage",
            "frechet_distance", "kernel_inception_distance", "precision_recall"]
 
 
@@ -46,3 +47,28 @@ def class_accuracy(images, labels, classifier: Classifier | None = None) -> floa
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     classifier = classifier or load_classifier()
     return float(np.mean(classifier.predict(images) == labels))
+
+
+def class_coverage(fake_classes, real_classes, num_classes: int = 10, min_fraction: float = 0.25) -> dict:
+    """Which of the real data's classes a generator draws, from the classifier's predicted classes (int arrays).
+
+    ``classes``: how many of the classes present among the real images make up at least ``min_fraction`` of their
+    real share of the generated ones (with 10 balanced digits: at least 2.5% of the samples); a generator that has
+    dropped modes draws fewer. ``class_kl``: KL(generated class histogram || real class histogram) in nats, 0 for
+    identical proportions (the mode-collapse measure of VEEGAN and PacGAN, against the real histogram rather than
+    a uniform one). ``shares``: the generated histogram. Predict both sets with the same classifier, so that its
+    errors bias them alike.
+    """
+    fake = np.bincount(np.asarray(fake_classes).reshape(-1), minlength=num_classes)[:num_classes].astype(np.float64)
+    real = np.bincount(np.asarray(real_classes).reshape(-1), minlength=num_classes)[:num_classes].astype(np.float64)
+    if fake.sum() == 0 or real.sum() == 0:
+        raise ValueError(f"class_coverage needs predictions for both sets, got {int(fake.sum())} generated and "
+                         f"{int(real.sum())} real")
+    p, q = fake / fake.sum(), real / real.sum()
+    if np.any((p > 0) & (q == 0)):
+        q = np.maximum(q, 0.5 / real.sum())  # a class the real sample lacks: half an image, not an infinite KL
+        q /= q.sum()
+    present = real > 0
+    drawn = present & (p >= min_fraction * q)
+    nz = p > 0
+    return {"classes": int(drawn.sum()), "class_kl": float(np.sum(p[nz] * np.log(p[nz] / q[nz]))), "shares": p}
