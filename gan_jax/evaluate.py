@@ -1,7 +1,8 @@
 """Metrics of a run's checkpoint: ``python -m gan_jax.evaluate --run DIR [--n 1000] [--step N]``.
 
 Generates ``--n`` images and compares them with real images of the run's dataset in the feature space of the
-project's MNIST classifier (``gan_jax.metrics``): Frechet distance, KID, precision/recall, with the sample counts.
+project's MNIST classifier (``gan_jax.metrics``): Frechet distance, KID, precision/recall, with the sample counts;
+on MNIST also which digits the model draws (``classes``, ``class_kl``, ``digit_shares``: ``metrics.class_coverage``).
 Writes ``RUN/eval/step_XXXXXX.json`` and prints it.
 """
 
@@ -34,15 +35,22 @@ def real_images(dataset: str, config, n: int, split: str = "train", data_dir: st
 
 def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int = 0, split: str = "train",
                  data_dir: str | None = None) -> dict:
-    from gan_jax.metrics import image_metrics
+    from gan_jax.metrics import class_coverage, feature_metrics, load_classifier
     from gan_jax.runs import load_run, saved_run
 
     model, config, state, meta = load_run(run_dir, step)
     dataset = saved_run(run_dir).get("dataset", "mnist")
     fake = generate_batched(model, state, jax.random.key(seed), n)
     real = real_images(dataset, config, n, split, data_dir)
+    clf = load_classifier()
+    real_logits, real_feats = clf.logits_and_features(real)
+    fake_logits, fake_feats = clf.logits_and_features(fake)
     result = {"step": meta["step"], "model": meta["model"], "dataset": dataset, "split": split,
-              **image_metrics(real, fake, kid_subset_size=min(1000, len(real), len(fake)))}
+              **feature_metrics(real_feats, fake_feats, kid_subset_size=min(1000, len(real), len(fake)))}
+    if dataset == "mnist":  # the classifier's classes are digits: which ones the model draws
+        coverage = class_coverage(fake_logits.argmax(-1), real_logits.argmax(-1))
+        result.update(classes=coverage["classes"], class_kl=coverage["class_kl"],
+                      digit_shares=[round(float(x), 4) for x in coverage["shares"]])
     return result
 
 

@@ -39,6 +39,8 @@ def test_train_resume_sample_end_to_end(tmp_path, capsys):
     with open(os.path.join(out, "eval", "step_000006.json")) as f:
         result = json.load(f)
     assert result["n_fake"] == 40 and result["n_real"] == 40 and result["fd"] > 0 and 0 <= result["recall"] <= 1
+    assert len(result["digit_shares"]) == 10 and abs(sum(result["digit_shares"]) - 1) < 1e-3
+    assert 0 <= result["classes"] <= 10 and result["class_kl"] >= 0
     assert evaluate.main(["--run", str(tmp_path / "nothing")]) == 1
     assert "not a run directory" in capsys.readouterr().err
 
