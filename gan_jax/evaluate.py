@@ -33,6 +33,44 @@ def real_images(dataset: str, config, n: int, split: str = "train", data_dir: st
     return src.get(np.sort(idx))["image"]
 
 
+# Models whose generate(state, rng, n) draws images of the training set's kind from noise (labels, if any, drawn
+# uniformly): what --eval_interval and this module can score against real images.
+SCORED_DATA = ("images", "labelled", "semi_supervised")
+
+
+def check_scored(model) -> None:
+    """A clear error for a model :data:`SCORED_DATA` leaves out (translation, inpainting, super-resolution...)."""
+    from gan_jax import engine
+
+    if getattr(model, "DATA", "images") not in SCORED_DATA:
+        raise ValueError(f"--eval_interval: {engine.loop.model_name(model)} does not generate images from noise "
+                         f"(its data: {model.DATA}); benchmarks/RESULTS.md says how its benchmark measures it")
+
+
+def training_hook(model, config, dataset: str, interval: int, n: int = 500, data_dir: str | None = None):
+    """``python -m gan_jax.train --eval_interval N``: every ``interval`` steps, the Frechet distance of ``n``
+    samples to ``n`` real training images (and on MNIST the digits drawn: ``classes``, ``class_kl``), logged with
+    the losses (metrics.jsonl, TensorBoard). The samples come from the same noise every time, so the curve compares
+    like with like."""
+    from gan_jax import engine
+    from gan_jax.metrics import class_coverage, frechet_distance, load_classifier
+
+    check_scored(model)
+    clf = load_classifier()
+    real_logits, real_feats = clf.logits_and_features(real_images(dataset, config, n, "train", data_dir))
+    key = jax.random.key(4321)
+
+    def score(step, state) -> dict:
+        logits, feats = clf.logits_and_features(generate_batched(model, state, key, n))
+        out = {"fd": frechet_distance(real_feats, feats)}
+        if dataset == "mnist":
+            coverage = class_coverage(logits.argmax(-1), real_logits.argmax(-1))
+            out.update(classes=coverage["classes"], class_kl=coverage["class_kl"])
+        return out
+
+    return engine.Hook(interval, score)
+
+
 def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int = 0, split: str = "train",
                  data_dir: str | None = None) -> dict:
     from gan_jax.metrics import class_coverage, feature_metrics, load_classifier

@@ -34,6 +34,10 @@ def build_parser(model=None, add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop after this much training time (checkpoint and grid written; --resume continues)")
+    p.add_argument("--eval_interval", type=int, default=None,
+                   help="every N steps log the Frechet distance of --eval_n samples to real images (on MNIST also "
+                        "the digits drawn: classes, class_kl)")
+    p.add_argument("--eval_n", type=int, default=500, help="samples and real images per --eval_interval score")
     if model is not None:
         cli.add_config_flags(p, model.Config)
     return p
@@ -70,13 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(model, args) -> int:
-    from gan_jax import data, engine
+    from gan_jax import data, engine, evaluate
 
     out = args.out or os.path.join("runs", args.model)
-    for name in ("steps", "devices", "checkpoint_interval", "keep", "log_interval", "max_minutes"):
+    for name in ("steps", "devices", "checkpoint_interval", "keep", "log_interval", "max_minutes", "eval_interval"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name} must be > 0, got {value}")
+    if args.eval_n < 10:
+        raise ValueError(f"--eval_n must be >= 10, got {args.eval_n}")
+    if args.eval_interval:
+        evaluate.check_scored(model)
     config = cli.config_from_args(model.Config, args)
     if args.resume:
         config = _resumed_config(model, out, args)
@@ -105,7 +113,9 @@ def run(model, args) -> int:
                                 max_seconds=None if args.max_minutes is None else args.max_minutes * 60)
     print(f"{args.model}: {len(source)} training examples from {dataset}, batch {batch_size}, "
           f"{steps} steps ({steps / loader.steps_per_epoch:.1f} epochs) -> {os.path.abspath(out)}", file=sys.stderr)
-    engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": dataset})
+    hooks = () if not args.eval_interval else (
+        evaluate.training_hook(model, config, dataset, args.eval_interval, args.eval_n, args.data_dir),)
+    engine.fit(model, config, loader, out, options, resume=args.resume, extra={"dataset": dataset}, hooks=hooks)
     return 0
 
 

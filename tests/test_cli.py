@@ -121,3 +121,26 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
     assert len(steps) == 1 and steps[0] > 1
     assert train.main([*TINY, "--steps", str(steps[0] + 2), "--out", out, "--resume"]) == 0
     assert str(steps[0] + 2) in os.listdir(os.path.join(out, "checkpoints"))
+
+
+def test_eval_interval_logs_fd_and_digits(tmp_path):
+    out = str(tmp_path / "run")
+    assert train.main([*TINY, "--steps", "4", "--out", out, "--eval_interval", "2", "--eval_n", "20"]) == 0
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        rows = {r["step"]: r for r in map(json.loads, f)}
+    scored = sorted(s for s, r in rows.items() if "fd" in r)
+    assert scored == [2, 4]
+    assert all(rows[s]["fd"] > 0 and 0 <= rows[s]["classes"] <= 10 and rows[s]["class_kl"] >= 0 for s in scored)
+    assert "fd" not in rows[1] and "fd" not in rows[3]
+
+
+def test_eval_interval_bad_input(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert train.main([*TINY, "--out", out, "--eval_interval", "0"]) == 1
+    assert "--eval_interval must be > 0" in capsys.readouterr().err
+    assert train.main([*TINY, "--out", out, "--eval_interval", "2", "--eval_n", "5"]) == 1
+    assert "--eval_n must be >= 10" in capsys.readouterr().err
+    assert train.main(["--model", "pix2pix", "--out", out, "--eval_interval", "2", "--no_progress"]) == 1
+    err = capsys.readouterr().err
+    assert "pix2pix does not generate images from noise" in err and "paired" in err
+    assert not os.path.exists(os.path.join(out, "config.json"))  # refused before anything was written
