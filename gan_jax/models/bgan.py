@@ -15,7 +15,7 @@ after that G stops drawing one digit after another (four of ten left at 18,000 s
 abandoned digits ever higher. That is the objective, not the port: the loss's gradient for a sample, logit *
 grad(logit), points *down* D's logit wherever the logit is positive, i.e. away from what D calls real, and a digit
 with no samples near it gets no pull (``python -m benchmarks.modes`` shows it beside gan, which differs only in G's
-loss). Watch it with ``--eval_interval 2000`` (FD and digits drawn, logged) and keep the checkpoint you like.
+loss). Watch it with ``--eval_interval 2000`` (FD and digits drawn, logged) and keep checkpoints (``--keep``).
 
 Run:    python -m gan_jax.train --model bgan
 Result: see README.md's model table.
