@@ -47,13 +47,23 @@ def check_scored(model) -> None:
                          f"(its data: {model.DATA}); benchmarks/RESULTS.md says how its benchmark measures it")
 
 
+def digits_drawn(dataset: str, fake_logits, real_logits) -> dict:
+    """On MNIST, where the classifier's classes are digits, which ones the model draws (``metrics.class_coverage``:
+    ``classes``, ``class_kl``, ``shares``); on any other dataset nothing."""
+    from gan_jax.metrics import class_coverage
+
+    if dataset != "mnist":
+        return {}
+    return class_coverage(np.argmax(fake_logits, -1), np.argmax(real_logits, -1))
+
+
 def training_hook(model, config, dataset: str, interval: int, n: int = 500, data_dir: str | None = None):
     """``python -m gan_jax.train --eval_interval N``: every ``interval`` steps, the Frechet distance of ``n``
     samples to ``n`` real training images (and on MNIST the digits drawn: ``classes``, ``class_kl``), logged with
     the losses (metrics.jsonl, TensorBoard). The samples come from the same noise every time, so the curve compares
     like with like."""
     from gan_jax import engine
-    from gan_jax.metrics import class_coverage, frechet_distance, load_classifier
+    from gan_jax.metrics import frechet_distance, load_classifier
 
     check_scored(model)
     clf = load_classifier()
@@ -63,9 +73,9 @@ def training_hook(model, config, dataset: str, interval: int, n: int = 500, data
     def score(step, state) -> dict:
         logits, feats = clf.logits_and_features(generate_batched(model, state, key, n))
         out = {"fd": frechet_distance(real_feats, feats)}
-        if dataset == "mnist":
-            coverage = class_coverage(logits.argmax(-1), real_logits.argmax(-1))
-            out.update(classes=coverage["classes"], class_kl=coverage["class_kl"])
+        digits = digits_drawn(dataset, logits, real_logits)
+        if digits:
+            out.update(classes=digits["classes"], class_kl=digits["class_kl"])
         return out
 
     return engine.Hook(interval, score)
@@ -73,7 +83,7 @@ def training_hook(model, config, dataset: str, interval: int, n: int = 500, data
 
 def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int = 0, split: str = "train",
                  data_dir: str | None = None) -> dict:
-    from gan_jax.metrics import class_coverage, feature_metrics, load_classifier
+    from gan_jax.metrics import feature_metrics, load_classifier
     from gan_jax.runs import load_run, saved_run
 
     model, config, state, meta = load_run(run_dir, step)
@@ -85,10 +95,10 @@ def evaluate_run(run_dir: str, n: int = 1000, step: int | None = None, seed: int
     fake_logits, fake_feats = clf.logits_and_features(fake)
     result = {"step": meta["step"], "model": meta["model"], "dataset": dataset, "split": split,
               **feature_metrics(real_feats, fake_feats, kid_subset_size=min(1000, len(real), len(fake)))}
-    if dataset == "mnist":  # the classifier's classes are digits: which ones the model draws
-        coverage = class_coverage(fake_logits.argmax(-1), real_logits.argmax(-1))
-        result.update(classes=coverage["classes"], class_kl=coverage["class_kl"],
-                      digit_shares=[round(float(x), 4) for x in coverage["shares"]])
+    digits = digits_drawn(dataset, fake_logits, real_logits)
+    if digits:
+        result.update(classes=digits["classes"], class_kl=digits["class_kl"],
+                      digit_shares=[round(float(x), 4) for x in digits["shares"]])
     return result
 
 
