@@ -56,6 +56,21 @@ def test_train_writes_a_complete_run(rand_run):
     records = [json.loads(line) for line in open(rand_run / "metrics.jsonl")]
     assert any("dev_acc" in r for r in records) and all(np.isfinite(r["loss"]) for r in records)
     assert results["dev_acc"] == max(r["dev_acc"] for r in records if "dev_acc" in r)
+    # the best-dev weights' test predictions, kept for paired comparisons: their accuracy is the reported one
+    pred = np.load(rand_run / train.PREDICTIONS)
+    labels = np.array([line.startswith("pos") for line in sentences(40, 1).splitlines()], np.int32)
+    assert pred.shape == (40,) and np.mean(pred == labels) == pytest.approx(results["test_acc"])
+
+
+def test_paired_comparison_counts_and_mcnemar_p():
+    from benchmarks.textcls_offline import paired
+
+    y = [0] * 12
+    r = paired([0] * 10 + [1, 1], [1] * 10 + [1, 1], y)  # a alone right on 10 sentences, b alone on none
+    assert r == {"a_only": 10, "b_only": 0, "p": pytest.approx(2 * 0.5 ** 10)}
+    r = paired([0, 0, 1, 1, 0], [1, 0, 0, 1, 0], [0] * 5)  # one each way: no evidence either way
+    assert (r["a_only"], r["b_only"], r["p"]) == (1, 1, pytest.approx(1.0))
+    assert paired([0, 1], [0, 1], [0, 0])["p"] == 1.0  # no discordant sentence
 
 
 def test_predict_and_evaluate(rand_run, corpus, capsys):

@@ -155,13 +155,27 @@ def predict_ids(weights, tokens_NxL: np.ndarray, logits_fn=None) -> np.ndarray:
     return logits_batched(weights, tokens_NxL, logits_fn).argmax(-1)
 
 
+PREDICTIONS = "test_predictions.npy"
+
+
+def save_predictions(directory: str, labels) -> None:
+    """The best-dev weights' test-set predictions, RUN/test_predictions.npy (written atomically), for paired
+    comparisons with other classifiers on the same sentences (benchmarks.textcls_offline)."""
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{PREDICTIONS}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.asarray(labels, np.int32))
+    os.replace(tmp, os.path.join(directory, PREDICTIONS))
+
+
 class BestDev:
-    """The engine hook of Kim's early stopping: scores dev (and test) and keeps the best dev weights in RUN/best."""
+    """The engine hook of Kim's early stopping: scores dev (and test) and keeps the best dev weights in RUN/best,
+    with their test predictions (``PREDICTIONS``)."""
 
     def __init__(self, run_dir: str, dev: data.TextSource, test: data.TextSource):
         from gan_jax.engine import Checkpointer
 
-        self.dev, self.test = dev, test
+        self.dev, self.test, self.run_dir = dev, test, run_dir
         self.ckpt = Checkpointer(os.path.join(run_dir, "best"), keep=1)
         self.logits = jax.jit(model.logits)
         self.best = {"dev_acc": -1.0, "test_acc": float("nan"), "step": 0}
@@ -171,11 +185,13 @@ class BestDev:
 
     def __call__(self, step: int, state) -> dict:
         dev_acc = accuracy(state, self.dev, self.logits)
-        test_acc = accuracy(state, self.test, self.logits)
+        test_pred = predict_ids(state, self.test.tokens, self.logits)
+        test_acc = float(np.mean(test_pred == self.test.labels))
         if dev_acc > self.best["dev_acc"]:
             self.best = {"dev_acc": dev_acc, "test_acc": test_acc, "step": step}
             weights = jax.tree.map(lambda x: np.array(x, copy=True), {"params": state.params, "frozen": state.frozen})
             self.ckpt.save(step, weights, {"step": step, "dev_acc": dev_acc, "test_acc": test_acc})
+            save_predictions(self.run_dir, test_pred)
         return {"dev_acc": dev_acc, "test_acc": test_acc, "best_dev_acc": self.best["dev_acc"]}
 
     def close(self):
