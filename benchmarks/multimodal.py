@@ -6,10 +6,12 @@
 - bicyclegan, munit: several outputs for one input differ: mean pairwise L1 ([-1, 1] units) between the
   translations of each test input under K = 4 random styles / codes, at initialisation and at the end; and they land
   in the target domain: Frechet distance between translations and real target-domain test images, next to the
-  distance of the untranslated inputs (the "do nothing" baseline). On the offline unpaired set (munit, unit) also
-  where the translations' colours land: mean distance of every channel value to the nearest of the four flat levels
-  that every offline B image takes (0 for real B, about 0.13 for photos, whatever their content; B -> A
-  translations beside it as the check that it follows the direction). The Frechet distance here sees sharpness
+  distance of the untranslated inputs (the "do nothing" baseline). Both also translate with styles taken from
+  real B images (the papers' example-guided translation: munit's style encoder, bicyclegan's encoder mean), each
+  test input with the style of one *training* B image, and report the same two measures for that. On the offline
+  unpaired set (munit, unit) also where the translations' colours land: mean distance of every channel value to
+  the nearest of the four flat levels that every offline B image takes (0 for real B, about 0.13 for photos,
+  whatever their content; B -> A translations beside it as the check that it follows the direction). The Frechet distance here sees sharpness
   more than this style: real B test images blurred by a 1 px Gaussian are farther from real B (0.078 at 64 px)
   than the untranslated photos are (0.068), so that row also gives real B blurred as a reference.
 - unit: cycle error (L1 between A and its A -> B -> A reconstruction on test images) at initialisation and at the
@@ -29,6 +31,7 @@ unless --vgg_weights gives real ones, so compare them only within this table.
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import sys
 import time
@@ -117,6 +120,8 @@ def train(name: str, overrides: dict, steps: int, max_minutes: float | None = No
     test = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config,
                      split="test")
     batch = test.get(np.arange(min(N_TEST, len(test))))
+    if "image_b" in batch:  # styles to copy, for example-guided translation: training B images, not the test ones
+        batch["reference_b"] = source.get(np.arange(min(N_TEST, len(source))))["image_b"]
     return model, config, init_state, state, batch, done, time.perf_counter() - t
 
 
@@ -154,7 +159,22 @@ def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, s
     else:
         rows.insert(0, (f"mean pairwise L1 of {K_STYLES} styles per input", f"{diversity(model, state, a):.3f}",
                         f"at init {diversity(model, init, a):.3f}"))
+    if "references" in inspect.signature(model.translate).parameters:
+        rows += guided_rows(model, state, a, fb, batch["reference_b"], feats)
     return rows
+
+
+def guided_rows(model, state, a, fb, refs, feats) -> list[tuple[str, str, str]]:
+    """Example-guided translation: each test input with the style of one training B image (input i, reference i),
+    to real B test images; and how much K references' styles make one input's translations differ."""
+    guided = jax.jit(lambda s, x, r: model.translate(s, x, jax.random.key(0), "AtoB", None, r)[0])
+    fake = np.concatenate([np.asarray(guided(state, a[i:i + 1], refs[i:i + 1])) for i in range(len(a))])
+    many = chunked(lambda x: jax.jit(model.translate, static_argnums=(3, 4))(
+        state, x, jax.random.key(0), "AtoB", None, refs[:K_STYLES]).swapaxes(0, 1), a)
+    spread = np.mean([np.abs(many[:, i] - many[:, j]).mean() for i, j in itertools.combinations(range(K_STYLES), 2)])
+    return [("FD(A->B, real B), styles of training B images (example-guided)",
+             f"{frechet_distance(feats(fake), fb):.3g}", f"untranslated A: {frechet_distance(feats(a), fb):.3g}"),
+            (f"mean pairwise L1 of {K_STYLES} reference styles per input", f"{spread:.3f}", "")]
 
 
 def poster_row(translated, init, state, a, b, fake) -> tuple[str, str, str]:

@@ -1,12 +1,14 @@
 """Translate image files with a trained run: ``python -m gan_jax.translate --run DIR --input PATH... [--out DIR]
-[--direction AtoB|BtoA] [--n_styles K] [--attrs A,B=0] [--keep_size] [--tile 128 --overlap 16] [--step N] [--seed 0]``.
+[--direction AtoB|BtoA] [--n_styles K | --style_from PATH...] [--attrs A,B=0] [--keep_size] [--tile 128 --overlap 16]
+[--step N] [--seed 0]``.
 
 Every translation model defines ``translate(state, images, rng, [direction], [n_styles])`` on [-1, 1] NHWC images;
 this command reads the signature to know what it takes:
 - ``direction`` (two-way models: cyclegan, discogan, dualgan, unit, munit): ``--direction BtoA`` runs the reverse
   generator. A model without it refuses ``--direction BtoA``.
 - ``n_styles`` (multimodal models: bicyclegan, munit): ``--n_styles K`` writes K translations of each input
-  (``NAME_style0.png`` ...), one random style each (``--seed``).
+  (``NAME_style0.png`` ...), one random style each (``--seed``). ``--style_from PATH...`` takes the styles from
+  images of the target domain instead (example-guided translation: ``NAME_REFNAME.png``, one per reference).
 - super-resolution models (``SCALE = 4``: srgan, esrgan) upscale each image at its own size; images larger than
   ``--tile`` pixels (of the input) are cut into overlapping tiles, each upscaled alone and blended back with weights
   that fall off linearly across the ``--overlap``, so memory stays bounded and no seams show.
@@ -100,11 +102,12 @@ def resize(image_uint8: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def translate_files(model, config, state, files: list[str], out_dir: str, *, direction: str | None = None,
                     n_styles: int | None = None, keep_size: bool = False, tile: int = 128, overlap: int = 16,
-                    seed: int = 0, attrs: str | None = None) -> list[str]:
+                    seed: int = 0, attrs: str | None = None, style_from: list[str] | None = None) -> list[str]:
     """Translate ``files`` with ``model.translate``; returns the PNG paths written.
 
     ``attrs`` (models conditioned on attributes: stargan): "Name[=0|1],..." sets those attributes and keeps the
-    others as the model's classifier reads them; None writes one output per attribute, flipped."""
+    others as the model's classifier reads them; None writes one output per attribute, flipped. ``style_from``
+    (multimodal models): target-domain image files whose styles are used, one output per file."""
     import functools
 
     import jax
@@ -123,6 +126,16 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
         if n_styles < 1:
             raise ValueError(f"--n_styles must be >= 1, got {n_styles}")
         options["n_styles"] = n_styles
+    references, ref_names = None, []
+    if style_from:
+        if "references" not in accepted:
+            raise ValueError(f"model {name} takes no style from images: it has no --style_from")
+        if n_styles is not None:
+            raise ValueError("give --n_styles (random styles) or --style_from (styles of images), not both")
+        size = (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
+        references = np.concatenate([to_model(resize(read_image(f, config.channels), size)) for f in style_from])
+        ref_names = [os.path.splitext(os.path.basename(f))[0] for f in style_from]
+        options["references"] = references
     by_attrs = "attrs" in accepted
     if attrs is not None and not by_attrs:
         raise ValueError(f"model {name} is not conditioned on attributes: it takes no --attrs")
@@ -151,6 +164,9 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
             if by_attrs:  # one output per target attribute vector
                 outputs = {f"{stem}_{k}": np.asarray(fn(state, x, rng, attrs=v))[0]
                            for k, v in targets_fn(state, x, attrs).items()}
+            elif references is not None:  # [K, 1, H, W, C], one per reference image
+                result = np.asarray(fn(state, x, rng))
+                outputs = {f"{stem}_{ref}": result[k, 0] for k, ref in enumerate(ref_names)}
             elif n_styles is not None:  # [K, 1, H, W, C]
                 result = np.asarray(fn(state, x, rng))
                 outputs = {f"{stem}_style{k}": result[k, 0] for k in range(n_styles)}
@@ -175,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default RUN/translations)")
     p.add_argument("--direction", default=None, choices=("AtoB", "BtoA"), help="two-way models: which generator")
     p.add_argument("--n_styles", type=int, default=None, help="multimodal models: translations per input")
+    p.add_argument("--style_from", nargs="+", default=None, metavar="PATH",
+                   help="multimodal models: target-domain images (files or folders) whose styles to use, one output "
+                        "each")
     p.add_argument("--attrs", default=None,
                    help="stargan: attributes to set, e.g. Blond_Hair,Male=0 (the rest kept as its classifier reads "
                         "them); default: one output per attribute, flipped")
@@ -198,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"model {model.__name__.rsplit('.', 1)[-1]} does not translate images (no translate)")
         written = translate_files(model, config, state, files, args.out or os.path.join(args.run, "translations"),
                                   direction=args.direction, n_styles=args.n_styles, keep_size=args.keep_size,
-                                  tile=args.tile, overlap=args.overlap, seed=args.seed, attrs=args.attrs)
+                                  tile=args.tile, overlap=args.overlap, seed=args.seed, attrs=args.attrs,
+                                  style_from=input_files(args.style_from) if args.style_from else None)
     except (ValueError, OSError, RuntimeError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -76,6 +76,35 @@ def test_contract_translate_and_samples(model):
     assert grid.shape == (config.batch_size * model.GRID_COLS, *shape[1:])  # each row: input, then 7 styles
 
 
+@pytest.mark.parametrize("model", [munit, bicyclegan], ids=ids)
+def test_example_guided_translation_takes_each_references_style(model):
+    """``references``: the style (munit: B's style encoder; bicyclegan: the encoder's mean) of each target-domain
+    image, applied to every input; one reference reproduces the decoder fed that code by hand."""
+    state = trained(model)
+    batch = batch_for(state.config)
+    b = jnp.asarray(batch["image_b"][:1])
+    a = jnp.concatenate([jnp.asarray(batch["image_a"][:1])] * 2)
+    refs = jnp.concatenate([b, b[:, ::-1], -b])  # three different target-domain images
+    out = jax.jit(model.translate, static_argnums=(3, 4))(state, a, jax.random.key(0), "AtoB", None, refs)
+    chex.assert_shape(out, (3, *a.shape))
+    assert float(jnp.mean(jnp.abs(out[0] - out[1]))) > 0  # two references, two looks
+    if model is munit:
+        trans, _ = munit._nets(state.config)
+        run = lambda method, *args: trans.apply({"params": state.g.params}, *args, method=method)
+        content, _ = run(munit.Translators.encode, a, 0)
+        style = run(munit.Translators.encode, refs[2:3], 1)[1]
+        expected = run(munit.Translators.decode, content, jnp.repeat(style, 2, axis=0), 1)
+    else:
+        gen, _, _ = bicyclegan._nets(state.config)
+        mu = bicyclegan.encode(state, refs[2:3])[0]
+        expected = netstate.apply(gen, state.g, a, jnp.repeat(mu, 2, axis=0), train=False)[0]
+    chex.assert_trees_all_close(out[2], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="n_styles=2 but 3 reference images"):
+        model.translate(state, a, jax.random.key(0), "AtoB", 2, refs)
+    with pytest.raises(ValueError, match="expected reference images"):
+        model.translate(state, a, jax.random.key(0), "AtoB", None, refs[..., :1])
+
+
 @pytest.mark.parametrize("model", [unit, munit], ids=ids)
 def test_unit_munit_decay_their_learning_rate_like_the_scripts(model):
     """unit.py / munit.py step utils.LambdaLR after every epoch for G and both Ds: at the end of training the LR is 0,

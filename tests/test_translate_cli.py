@@ -71,6 +71,28 @@ def test_cli_on_a_tiny_pix2pix_run(tmp_path, capsys):
     assert "not multimodal" in capsys.readouterr().err
     assert translate.main(["--run", run, "--input", str(inputs / "a.png"), "--attrs", "Male"]) == 1
     assert "not conditioned on attributes" in capsys.readouterr().err
+    assert translate.main(["--run", run, "--input", str(inputs / "a.png"), "--style_from", str(inputs / "b.png")]) == 1
+    assert "no --style_from" in capsys.readouterr().err
+
+
+def test_munit_translates_with_the_styles_of_given_images(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert train.main(["--model", "munit", "--img_height", "32", "--img_width", "32", "--d_scales", "1", "--dim", "8",
+                       "--steps", "1", "--out", run, "--no_progress", "--checkpoint_interval", "1"]) == 0
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    write_png(tmp_path / "a.png", np.full((32, 32, 3), 120, np.uint8))
+    write_png(refs / "warm.png", np.tile(np.array([250, 120, 20], np.uint8), (40, 40, 1)))  # resized to 32
+    write_png(refs / "cold.png", np.tile(np.array([20, 60, 250], np.uint8), (32, 32, 1)))
+    capsys.readouterr()
+    assert translate.main(["--run", run, "--input", str(tmp_path / "a.png"), "--style_from", str(refs)]) == 0
+    written = capsys.readouterr().out.split()
+    assert [p.rsplit("/", 1)[1] for p in written] == ["a_cold.png", "a_warm.png"]  # one per reference, folder order
+    cold, warm = (np.asarray(Image.open(p), np.float32) for p in written)
+    assert np.abs(cold - warm).mean() > 0  # two styles, two outputs
+    assert translate.main(["--run", run, "--input", str(tmp_path / "a.png"), "--style_from", str(refs),
+                           "--n_styles", "2"]) == 1
+    assert "not both" in capsys.readouterr().err
 
 
 def test_stargan_translates_to_named_attributes_keeping_the_rest(tmp_path):

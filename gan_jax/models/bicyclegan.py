@@ -281,10 +281,12 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
 
 
 def translate(state: State, images: jax.Array, rng: jax.Array, direction: str = "AtoB",
-              n_styles: int | None = None) -> jax.Array:
+              n_styles: int | None = None, references: jax.Array | None = None) -> jax.Array:
     """A images [N, s, s, C] in [-1, 1] -> B with z ~ N(0, I) (G's BatchNorm on running averages).
 
     ``n_styles=None``: one z per image, [N, s, s, C]; ``n_styles=K``: K codes shared by all inputs, [K, N, s, s, C].
+    ``references``: K B images [K, s, s, C] whose codes, the encoder's means (the cVAE-GAN path), replace the random
+    ones: [K, N, s, s, C], reference k's look on every input (``n_styles``, if given, must be K).
     BicycleGAN translates A -> B only.
     """
     config = state.config
@@ -293,10 +295,15 @@ def translate(state: State, images: jax.Array, rng: jax.Array, direction: str = 
     styles.check_images(images, config, minimum=config.min_size(), multiple=1, exact=True)
     gen, _, _ = _nets(config)
     n = images.shape[0]
-    if n_styles is None:
+    if references is None and n_styles is None:
         z = jax.random.normal(rng, (n, config.latent_dim))
         return netstate.apply(gen, state.g, images, z, train=False)[0]
-    codes = jax.random.normal(rng, (n_styles, config.latent_dim))
+    if references is not None:
+        styles.check_images(references, config, minimum=config.min_size(), multiple=1, exact=True, what="reference")
+        n_styles = styles.reference_count(n_styles, references)
+        codes = encode(state, references)[0]
+    else:
+        codes = jax.random.normal(rng, (n_styles, config.latent_dim))
     out = netstate.apply(gen, state.g, jnp.tile(images, (n_styles, 1, 1, 1)), jnp.repeat(codes, n, axis=0),
                          train=False)[0]
     return out.reshape(n_styles, n, *out.shape[1:])

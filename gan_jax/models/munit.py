@@ -21,7 +21,9 @@ multi-scale MSE to 1 on real, 0 on translated images. N(0, 0.02) conv init. Adam
 Deviations from PyTorch-GAN:
 - ``d_scales`` (3, the script's fixed number of discriminator scales) is a flag: fewer scales allow smaller images
   (the coarsest scale's last InstanceNorm needs 2x2 maps: side >= 2^(d_scales + 4), 128 for 3).
-- ``translate`` draws styles from N(0, I), the training prior (the script's sample grid uses U(-1, 1)).
+- ``translate`` draws styles from N(0, I), the training prior (the script's sample grid uses U(-1, 1)), or, given
+  ``references``, encodes them from images of the target domain (the paper's example-guided translation, which the
+  script does not offer).
 - the script's LR decay (constant for ``decay_epoch`` epochs, then linear to 0 at ``n_epochs``, every optimizer)
   needs the epoch length: ``steps_per_epoch`` (ours; ``python -m gan_jax.train`` fills it in from the dataset; 0,
   the Config default for Python callers, means no decay). ``netstate.adam_epoch_decay``.
@@ -258,12 +260,14 @@ def train_step(state: State, batch: dict, rng: jax.Array) -> tuple[State, dict]:
 
 
 def translate(state: State, images: jax.Array, rng: jax.Array, direction: str = "AtoB",
-              n_styles: int | None = None) -> jax.Array:
+              n_styles: int | None = None, references: jax.Array | None = None) -> jax.Array:
     """Images of one domain [N, H, W, C] in [-1, 1] -> the other domain with styles drawn from N(0, I).
 
     ``n_styles=None``: one style per image, [N, H, W, C]; ``n_styles=K``: K styles for every image,
     [K, N, H, W, C] (the same K style codes for every input, so column k shares a style). ``direction``:
-    'AtoB' or 'BtoA'.
+    'AtoB' or 'BtoA'. ``references`` (example-guided translation, the paper's section 3): K images of the
+    *target* domain [K, H', W', C] whose styles, read by that domain's style encoder, replace the random ones; the
+    result is [K, N, H, W, C], reference k's style on every input (``n_styles``, if given, must be K).
     """
     config = state.config
     if direction not in ("AtoB", "BtoA"):
@@ -271,15 +275,20 @@ def translate(state: State, images: jax.Array, rng: jax.Array, direction: str = 
     styles.check_images(images, config, minimum=config.min_size(), multiple=config.multiple())
     trans, _ = _nets(config)
     source = 0 if direction == "AtoB" else 1
-    content, _ = trans.apply({"params": state.g.params}, images, source, method=Translators.encode)
-    decode = lambda s: trans.apply({"params": state.g.params}, content, s, 1 - source, method=Translators.decode)
+    run = lambda method, *args: trans.apply({"params": state.g.params}, *args, method=method)
+    content, _ = run(Translators.encode, images, source)
     n = images.shape[0]
-    if n_styles is None:
-        return decode(sample_styles(rng, n, config))
-    codes = sample_styles(rng, n_styles, config)
+    if references is None and n_styles is None:
+        return run(Translators.decode, content, sample_styles(rng, n, config), 1 - source)
+    if references is not None:
+        styles.check_images(references, config, minimum=config.min_size(), multiple=config.multiple(),
+                            what="reference")
+        n_styles = styles.reference_count(n_styles, references)
+        codes = run(Translators.encode, references, 1 - source)[1]
+    else:
+        codes = sample_styles(rng, n_styles, config)
     content = jnp.tile(content, (n_styles, 1, 1, 1))  # one decoder pass over all K x N pairs (style k: rows k*N..)
-    out = trans.apply({"params": state.g.params}, content, jnp.repeat(codes, n, axis=0), 1 - source,
-                      method=Translators.decode)
+    out = run(Translators.decode, content, jnp.repeat(codes, n, axis=0), 1 - source)
     return out.reshape(n_styles, n, *out.shape[1:])
 
 

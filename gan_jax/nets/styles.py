@@ -139,6 +139,15 @@ def check_image_size(size: int, minimum: int, multiple: int, flag: str = "img_he
         raise ValueError(f"--{flag} must be a multiple of {multiple} and at least {minimum} for this model, got {size}")
 
 
+def reference_count(n_styles: int | None, references) -> int:
+    """How many styles an example-guided translation makes: one per reference image; ``n_styles``, if also given,
+    must agree."""
+    if n_styles is not None and n_styles != references.shape[0]:
+        raise ValueError(f"n_styles={n_styles} but {references.shape[0]} reference images: give one or the other, "
+                         f"or the same number")
+    return references.shape[0]
+
+
 def check_images(images, config, *, minimum: int, multiple: int, exact: bool = False, what: str = "input") -> None:
     """A clear error for images this model cannot translate: wrong rank or channels, a side below ``minimum`` or not
     a multiple of ``multiple`` (fully convolutional models), or (``exact``) another size than the model's."""
