@@ -8,7 +8,8 @@
   in the target domain: Frechet distance between translations and real target-domain test images, next to the
   distance of the untranslated inputs (the "do nothing" baseline). Both also translate with styles taken from
   real B images (the papers' example-guided translation: munit's style encoder, bicyclegan's encoder mean), each
-  test input with the style of one *training* B image, and report the same two measures for that. On the offline
+  test input with the style of one *training* B image (other photos), and with the style of one of half the B test
+  images (other crops of the same photos) measured against the other half; the same two measures. On the offline
   unpaired set (munit, unit) also where the translations' colours land: mean distance of every channel value to
   the nearest of the four flat levels that every offline B image takes (0 for real B, about 0.13 for photos,
   whatever their content; B -> A translations beside it as the check that it follows the direction). The Frechet distance here sees sharpness
@@ -160,20 +161,31 @@ def translation_rows(model, init, state, batch, feats) -> list[tuple[str, str, s
         rows.insert(0, (f"mean pairwise L1 of {K_STYLES} styles per input", f"{diversity(model, state, a):.3f}",
                         f"at init {diversity(model, init, a):.3f}"))
     if "references" in inspect.signature(model.translate).parameters:
-        rows += guided_rows(model, state, a, fb, batch["reference_b"], feats)
+        rows += guided_rows(model, state, a, b, batch["reference_b"], feats)
     return rows
 
 
-def guided_rows(model, state, a, fb, refs, feats) -> list[tuple[str, str, str]]:
-    """Example-guided translation: each test input with the style of one training B image (input i, reference i),
-    to real B test images; and how much K references' styles make one input's translations differ."""
+def guided_rows(model, state, a, b, refs, feats) -> list[tuple[str, str, str]]:
+    """Example-guided translation, each test input i with the style of one B image: (1) of the training split
+    (``refs``, other photos: their palettes) against the B test images; (2) of the even-numbered B test images (other
+    crops of the test photos) against the odd-numbered ones, beside the untranslated inputs against those. And how
+    much K references' styles make one input's translations differ."""
     guided = jax.jit(lambda s, x, r: model.translate(s, x, jax.random.key(0), "AtoB", None, r)[0])
-    fake = np.concatenate([np.asarray(guided(state, a[i:i + 1], refs[i:i + 1])) for i in range(len(a))])
+
+    def styled(styles_from):
+        return np.concatenate([np.asarray(guided(state, a[i:i + 1], styles_from[i % len(styles_from)][None]))
+                               for i in range(len(a))])
+
     many = chunked(lambda x: jax.jit(model.translate, static_argnums=(3, 4))(
         state, x, jax.random.key(0), "AtoB", None, refs[:K_STYLES]).swapaxes(0, 1), a)
     spread = np.mean([np.abs(many[:, i] - many[:, j]).mean() for i, j in itertools.combinations(range(K_STYLES), 2)])
+    fb, f_odd = feats(b), feats(b[1::2])
     return [("FD(A->B, real B), styles of training B images (example-guided)",
-             f"{frechet_distance(feats(fake), fb):.3g}", f"untranslated A: {frechet_distance(feats(a), fb):.3g}"),
+             f"{frechet_distance(feats(styled(refs)), fb):.3g}", f"untranslated A: {frechet_distance(feats(a), fb):.3g}"),
+            ("FD(A->B, odd B test images), styles of the even ones (example-guided)",
+             f"{frechet_distance(feats(styled(b[0::2])), f_odd):.3g}",
+             f"untranslated A: {frechet_distance(feats(a), f_odd):.3g}; even B test images: "
+             f"{frechet_distance(feats(b[0::2]), f_odd):.3g}"),
             (f"mean pairwise L1 of {K_STYLES} reference styles per input", f"{spread:.3f}", "")]
 
 
