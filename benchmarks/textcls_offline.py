@@ -125,6 +125,11 @@ def paired(pred_a, pred_b, labels) -> dict:
     return {"a_only": a_only, "b_only": b_only, "p": float(p)}
 
 
+def brief(row: dict) -> dict:
+    """A result row without its test predictions, for the log."""
+    return {k: v for k, v in row.items() if k != "test_pred"}
+
+
 def load_average() -> str:
     try:
         return " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         train, dev, test = data.splits(dataset, seed=args.seed)
         rows = [] if args.skip_baseline else [logistic_regression(train, dev, test, bigrams=False),
                                               logistic_regression(train, dev, test, bigrams=True)]
-        print(rows, file=sys.stderr)
+        print([brief(r) for r in rows], file=sys.stderr)
         runs = os.path.join(OUT, "runs", f"textcls-{tag}")
         os.makedirs(runs, exist_ok=True)
         variants = args.variants.split(",")
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             rows.append(textcnn(dataset, variant, args.dim, args.epochs, None if variant == "rand" else w2v["file"],
                                 os.path.join(runs, variant), args.seed, args.steps, args.vocab_from))
-            print(rows[-1], file=sys.stderr)
+            print(brief(rows[-1]), file=sys.stderr)
             result["load_end"] = load_average()
             with open(os.path.join(args.json_dir, f"textcls_offline_{tag}.json"), "w") as f:
                 json.dump(result, f, indent=2)  # after every model: a run cut short keeps what it measured
