@@ -12,9 +12,10 @@
   images (other crops of the same photos) measured against the other half; the same two measures. On the offline
   unpaired set (munit, unit) also where the translations' colours land: mean distance of every channel value to
   the nearest of the four flat levels that every offline B image takes (0 for real B, about 0.13 for photos,
-  whatever their content; B -> A translations beside it as the check that it follows the direction). The Frechet distance here sees sharpness
-  more than this style: real B test images blurred by a 1 px Gaussian are farther from real B (0.078 at 64 px)
-  than the untranslated photos are (0.068), so that row also gives real B blurred as a reference.
+  whatever their content; B -> A translations beside it as the check that it follows the direction). The Frechet
+  distance here sees sharpness more than this style: real B test images blurred by a 1 px Gaussian are farther from
+  real B (0.078 at 64 px) than the untranslated photos are (0.068), so that row also gives real B blurred as a
+  reference.
 - unit: cycle error (L1 between A and its A -> B -> A reconstruction on test images) at initialisation and at the
   end; Frechet distance of A -> B translations to real B, next to the inputs' distance.
 - stargan: does a requested attribute change show? Each test image is translated with one attribute flipped (every
@@ -181,7 +182,8 @@ def guided_rows(model, state, a, b, refs, feats) -> list[tuple[str, str, str]]:
     spread = np.mean([np.abs(many[:, i] - many[:, j]).mean() for i, j in itertools.combinations(range(K_STYLES), 2)])
     fb, f_odd = feats(b), feats(b[1::2])
     return [("FD(A->B, real B), styles of training B images (example-guided)",
-             f"{frechet_distance(feats(styled(refs)), fb):.3g}", f"untranslated A: {frechet_distance(feats(a), fb):.3g}"),
+             f"{frechet_distance(feats(styled(refs)), fb):.3g}",
+             f"untranslated A: {frechet_distance(feats(a), fb):.3g}"),
             ("FD(A->B, odd B test images), styles of the even ones (example-guided)",
              f"{frechet_distance(feats(styled(b[0::2])), f_odd):.3g}",
              f"untranslated A: {frechet_distance(feats(a), f_odd):.3g}; even B test images: "

@@ -135,6 +135,8 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
         size = (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
         references = np.concatenate([to_model(resize(read_image(f, config.channels), size)) for f in style_from])
         ref_names = [os.path.splitext(os.path.basename(f))[0] for f in style_from]
+        if len(set(ref_names)) < len(ref_names):  # same file names in different folders: number them
+            ref_names = [f"ref{k}_{ref}" for k, ref in enumerate(ref_names)]
         options["references"] = references
     by_attrs = "attrs" in accepted
     if attrs is not None and not by_attrs:
