@@ -131,10 +131,13 @@ def chunked(fn, x, size=25):
     return np.concatenate([np.asarray(fn(x[i:i + size])) for i in range(0, len(x), size)])
 
 
-def diversity(model, state, images) -> float:
-    """Mean pairwise L1 between the K translations of each input."""
+def diversity(model, state, images, references=None) -> float:
+    """Mean pairwise L1 between the K translations of each input: K random styles, or (``references``, K target-domain
+    images) the styles of those images."""
     translate = jax.jit(model.translate, static_argnums=(3, 4))  # one wrapper for every chunk
-    many = chunked(lambda x: translate(state, x, jax.random.key(5), "AtoB", K_STYLES).swapaxes(0, 1), images)
+    n_styles = None if references is not None else K_STYLES
+    many = chunked(lambda x: translate(state, x, jax.random.key(5), "AtoB", n_styles, references).swapaxes(0, 1),
+                   images)
     return float(np.mean([np.abs(many[:, i] - many[:, j]).mean()
                           for i, j in itertools.combinations(range(K_STYLES), 2)]))
 
@@ -177,9 +180,6 @@ def guided_rows(model, state, a, b, refs, feats) -> list[tuple[str, str, str]]:
         return np.concatenate([np.asarray(guided(state, a[i:i + 1], styles_from[i % len(styles_from)][None]))
                                for i in range(len(a))])
 
-    many = chunked(lambda x: jax.jit(model.translate, static_argnums=(3, 4))(
-        state, x, jax.random.key(0), "AtoB", None, refs[:K_STYLES]).swapaxes(0, 1), a)
-    spread = np.mean([np.abs(many[:, i] - many[:, j]).mean() for i, j in itertools.combinations(range(K_STYLES), 2)])
     fb, f_odd = feats(b), feats(b[1::2])
     return [("FD(A->B, real B), styles of training B images (example-guided)",
              f"{frechet_distance(feats(styled(refs)), fb):.3g}",
@@ -188,7 +188,8 @@ def guided_rows(model, state, a, b, refs, feats) -> list[tuple[str, str, str]]:
              f"{frechet_distance(feats(styled(b[0::2])), f_odd):.3g}",
              f"untranslated A: {frechet_distance(feats(a), f_odd):.3g}; even B test images: "
              f"{frechet_distance(feats(b[0::2]), f_odd):.3g}"),
-            (f"mean pairwise L1 of {K_STYLES} reference styles per input", f"{spread:.3f}", "")]
+            (f"mean pairwise L1 of {K_STYLES} reference styles per input",
+             f"{diversity(model, state, a, refs[:K_STYLES]):.3f}", "")]
 
 
 def poster_row(translated, init, state, a, b, fake) -> tuple[str, str, str]:

@@ -126,14 +126,17 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
         if n_styles < 1:
             raise ValueError(f"--n_styles must be >= 1, got {n_styles}")
         options["n_styles"] = n_styles
+    def model_size() -> tuple[int, int]:  # (super-resolution models work at the input's own size instead)
+        return (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
+
     references, ref_names = None, []
     if style_from:
         if "references" not in accepted:
             raise ValueError(f"model {name} takes no style from images: it has no --style_from")
         if n_styles is not None:
             raise ValueError("give --n_styles (random styles) or --style_from (styles of images), not both")
-        size = (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
-        references = np.concatenate([to_model(resize(read_image(f, config.channels), size)) for f in style_from])
+        references = np.concatenate([to_model(resize(read_image(f, config.channels), model_size()))
+                                     for f in style_from])
         ref_names = [os.path.splitext(os.path.basename(f))[0] for f in style_from]
         if len(set(ref_names)) < len(ref_names):  # same file names in different folders: number them
             ref_names = [f"ref{k}_{ref}" for k, ref in enumerate(ref_names)]
@@ -161,8 +164,7 @@ def translate_files(model, config, state, files: list[str], out_dir: str, *, dir
             result = upscale_tiled(lambda x: fn(state, x, rng), to_model(image), scale, tile, overlap)
             outputs = {f"{stem}_x{scale}": result}
         else:
-            size = (config.img_height, config.img_width) if hasattr(config, "img_height") else (config.img_size,) * 2
-            x = to_model(resize(image, size))
+            x = to_model(resize(image, model_size()))
             if by_attrs:  # one output per target attribute vector
                 outputs = {f"{stem}_{k}": np.asarray(fn(state, x, rng, attrs=v))[0]
                            for k, v in targets_fn(state, x, attrs).items()}
