@@ -9,7 +9,8 @@
 - cogan: pairs from one code show the same digit? The domain-A image is read by the project's MNIST classifier, the
   domain-B image by an MNIST-M classifier trained here (same CNN reading colour, offline MNIST-M train split);
   agreement over 1,000 pairs, against the agreement of independent draws with the same class frequencies (chance),
-  and among the pairs both classifiers read with probability >= 0.9.
+  among the pairs both classifiers read with probability >= 0.9, and both classifiers on the same generated MNIST
+  image (the most the pair agreement can show with these readers); ``--curve K`` reads the pairs every K steps too.
 - pixelda: accuracy on the MNIST-M test split of pixelda's task classifier (trained on MNIST and translated MNIST,
   never a target label) against the same classifier architecture trained on MNIST alone for the same steps and
   batch (source only); both on the same 500 target test digits.
@@ -51,7 +52,7 @@ PRESETS = {
     "cpu": {"aae": ({}, 5000), "cogan": ({}, 400), "pixelda": ({"batch_size": 32, "n_residual_blocks": 2}, 100),
             "context_encoder": ({"img_size": 32, "mask_size": 16}, 100),
             "ccgan": ({"img_size": 64, "mask_size": 16}, 40)},
-    "full": {"aae": ({}, 10000), "cogan": ({}, 6000), "pixelda": ({}, 6000), "context_encoder": ({}, 3000),
+    "full": {"aae": ({}, 10000), "cogan": ({}, 10000), "pixelda": ({}, 6000), "context_encoder": ({}, 3000),
              "ccgan": ({}, 3000)},
 }
 COLUMNS = ["model", "config", "steps", "epochs", "wall_s", "measure", "result", "reference"]
@@ -71,9 +72,10 @@ class Trained:
     epochs: float
     wall_s: float
     overrides: dict
+    curve: list = dataclasses.field(default_factory=list)  # (step, measures) logged along the way (--curve)
 
 
-def train(name: str, overrides: dict, steps: int, max_minutes: float | None = None) -> Trained:
+def train(name: str, overrides: dict, steps: int, max_minutes: float | None = None, hooks=()) -> Trained:
     model = registry.get(name)
     config = model.Config(**overrides)
     if hasattr(config, "validate"):
@@ -84,7 +86,7 @@ def train(name: str, overrides: dict, steps: int, max_minutes: float | None = No
     init_key, _, _ = engine.run_keys(0)
     init_state = engine.loop.init_state(model, config, init_key, engine.make_mesh(1))  # the state fit starts from
     state, steps, wall = common.fit(model, config, loader, steps, f"domain_{name}", f"domain_{name}",
-                                    max_minutes=max_minutes, log_interval=100)
+                                    max_minutes=max_minutes, log_interval=100, hooks=hooks)
     return Trained(model, config, state, init_state, steps, steps * config.batch_size / len(source), wall, overrides)
 
 
@@ -140,6 +142,7 @@ def eval_aae(t: Trained) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=2)
 def mnistm_judge(steps: int = 900, batch: int = 100, channels: int = 3) -> tuple[Classifier, float]:
     """The project's MNIST CNN trained on the offline MNIST-M train split: (classifier, its accuracy on the MNIST-M
     test split). ``channels=3`` reads colour; ``channels=1`` reads gray like the MNIST judge, which loses digits
@@ -164,38 +167,63 @@ def mnistm_judge(steps: int = 900, batch: int = 100, channels: int = 3) -> tuple
     return clf, float(np.mean(clf.predict(x_test.astype(np.float32) / 127.5 - 1.0) == y_test))
 
 
+@functools.lru_cache(maxsize=2)
+def _pairs_fn(model):
+    return jax.jit(model.generate_pairs, static_argnums=2)
+
+
+def read_pairs(model, state, n: int = 1000) -> dict:
+    """cogan's pairs read by the two judges: the domain-A image by the project's MNIST classifier, the domain-B image
+    by the colour MNIST-M judge. ``agree``: same digit; ``chance``: the agreement of independent draws with the same
+    class frequencies; ``sure`` / ``sure_agree``: the pairs both read with p >= SURE and the agreement among them;
+    ``ceiling``: both judges on the *same* generated MNIST image: where they disagree the digit itself is ambiguous,
+    so this is the most the pair agreement could show with these readers, however well G pairs its domains."""
+    judge_b, _ = mnistm_judge()
+    clf_a = load_classifier()
+    images_a, images_b = (np.asarray(x) for x in _pairs_fn(model)(state, jax.random.key(11), n))
+    logits_a, logits_b = clf_a.logits(images_a), judge_b.logits(images_b)
+    pred_a, pred_b = logits_a.argmax(-1), logits_b.argmax(-1)
+    chance = float(np.sum(np.bincount(pred_a, minlength=10) * np.bincount(pred_b, minlength=10))) / len(pred_a)**2
+    sure, sure_agree = confident_agreement(logits_a, logits_b)
+    return {"agree": float(np.mean(pred_a == pred_b)), "chance": chance, "sure": sure, "sure_agree": sure_agree,
+            "ceiling": float(np.mean(pred_a == judge_b.logits(images_a).argmax(-1)))}
+
+
+def cogan_curve_hook(model, interval: int, curve: list) -> engine.Hook:
+    """``--curve``: read 1,000 pairs every ``interval`` steps (appended to ``curve``; agreement logged)."""
+    mnistm_judge()  # trained now, not inside the timed training run
+
+    def fn(step, state):
+        r = read_pairs(model, state)
+        curve.append((step, r))
+        return {"pair_agreement": r["agree"], "readers_ceiling": r["ceiling"]}
+
+    return engine.Hook(interval, fn)
+
+
 def eval_cogan(t: Trained) -> list[tuple[str, str, str]]:
     judge_b, judge_acc = mnistm_judge()
     clf_a = load_classifier()
-    rows = []
-    for label, state in (("init", t.init_state), ("end", t.state)):
-        pairs = jax.jit(functools.partial(t.model.generate_pairs, n=1000))(state, jax.random.key(11))
-        logits_a, logits_b = clf_a.logits(np.asarray(pairs[0])), judge_b.logits(np.asarray(pairs[1]))
-        pred_a, pred_b = logits_a.argmax(-1), logits_b.argmax(-1)
-        agree = float(np.mean(pred_a == pred_b))
-        chance = float(np.sum(np.bincount(pred_a, minlength=10) * np.bincount(pred_b, minlength=10))) / 1000**2
-        rows.append((label, agree, chance, confident_agreement(logits_a, logits_b)))
-    # both readers on the *same* generated MNIST images (the end state's: the loop's last pass, whose MNIST-side
-    # logits are at hand): where they disagree the digit itself is ambiguous, so this is the most the pair agreement
-    # above could show with these readers, however well G pairs its domains
-    def readers_agree(images, logits=None) -> float:
-        images = np.asarray(images)
-        logits = clf_a.logits(images) if logits is None else logits
-        return float(np.mean(logits.argmax(-1) == judge_b.logits(images).argmax(-1)))
-
+    start, end = read_pairs(t.model, t.init_state), read_pairs(t.model, t.state)
     real = real_images("mnist", t.config, 1000)
-    same_image, same_real = readers_agree(pairs[0], logits_a), readers_agree(real)
-    (_, a0, c0, _), (_, a1, c1, (sure, sure_agree)) = rows
+    same_real = float(np.mean(clf_a.predict(real) == judge_b.predict(real)))
     fd = frechet_distance(clf_a.features(real),
                           clf_a.features(generate_batched(t.model, t.state, jax.random.key(12), 1000)))
-    return [("pairs showing the same digit (1000 pairs)", f"{a1:.1%} (init {a0:.1%})",
-             f"chance {c1:.1%} (init {c0:.1%}); MNIST-M judge {judge_acc:.1%} on its test split"),
-            (f"same digit where both readers are sure (p >= {SURE})", f"{sure_agree:.1%} of {sure:.1%} of the pairs",
+    rows = [("pairs showing the same digit (1000 pairs)", f"{end['agree']:.1%} (init {start['agree']:.1%})",
+             f"chance {end['chance']:.1%} (init {start['chance']:.1%}); MNIST-M judge {judge_acc:.1%} on its test "
+             "split"),
+            (f"same digit where both readers are sure (p >= {SURE})",
+             f"{end['sure_agree']:.1%} of {end['sure']:.1%} of the pairs",
              "separates what G pairs from what the MNIST-M judge can read"),
-            ("the two readers agree on the same generated MNIST image", f"{same_image:.1%}",
+            ("the two readers agree on the same generated MNIST image", f"{end['ceiling']:.1%}",
              f"on real MNIST digits {same_real:.1%}: the ceiling of the pair agreement with these readers, set by "
              "how ambiguous G's digits are"),
             ("domain A (MNIST) samples FD", f"{fd:.1f}", "1000 vs 1000 real digits")]
+    if t.curve:
+        rows.append((f"pairs showing the same digit at steps {' / '.join(f'{s:,}' for s, _ in t.curve)}",
+                     " / ".join(f"{r['agree']:.1%}" for _, r in t.curve),
+                     "readers' ceiling " + " / ".join(f"{r['ceiling']:.1%}" for _, r in t.curve)))
+    return rows
 
 
 SURE = 0.9
@@ -313,6 +341,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override every model's steps")
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop each model's training after this long (the steps reached are reported)")
+    p.add_argument("--curve", type=int, default=None,
+                   help="cogan: read 1,000 pairs every this many steps as well (a row of the table)")
     p.add_argument("--out", default="domain.md")
     args = p.parse_args(argv)
     names = common.names(p, args.models, MODELS)
@@ -323,7 +353,10 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
-        t = train(name, overrides, args.steps or steps, args.max_minutes)
+        curve = []
+        hooks = (cogan_curve_hook(registry.get(name), args.curve, curve),) if args.curve and name == "cogan" else ()
+        t = train(name, overrides, args.steps or steps, args.max_minutes, hooks)
+        t.curve = curve
         config = common.shown(overrides) or "script defaults"
         for i, (measure, result, reference) in enumerate(EVALUATE[name](t)):
             rows.append({"model": name if i == 0 else "", "config": config if i == 0 else "",

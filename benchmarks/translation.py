@@ -72,7 +72,7 @@ def rows_for(name: str, overrides: dict, steps: int, feats, max_minutes: float |
     test = data.load(model.DEFAULT_DATASET, model.DATA, img_size=config.img_size, channels=config.channels,
                      split="test", config=config).get(np.arange(N_TEST))
     a, b = test["image_a"], test["image_b"]
-    base = {"model": name, "config": " ".join(f"{k}={v}" for k, v in overrides.items()), "steps": steps,
+    base = {"model": name, "config": common.shown(overrides), "steps": steps,
             "wall_s": wall}
     translate_fn = jax.jit(model.translate)  # one wrapper for every chunk
     translate = lambda s: chunked(lambda x: translate_fn(s, x, jax.random.key(0)), a)

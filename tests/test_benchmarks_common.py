@@ -121,6 +121,41 @@ def test_confident_agreement_by_hand():
     assert kept == 0 and np.isnan(agree)
 
 
+def test_cogan_pair_reading_and_its_curve_hook(monkeypatch):
+    """benchmarks.domain.read_pairs on 'pairs' of the same real digits, read by the same classifier on both sides:
+    every pair agrees, the readers' ceiling is 100% and chance is the sum of the squared class shares; with the B
+    side rolled by one image only neighbours of the same digit agree. The --curve hook keeps each reading."""
+    from types import SimpleNamespace
+
+    import jax.numpy as jnp
+
+    from benchmarks import domain
+    from gan_jax.evaluate import real_images
+    from gan_jax.metrics import load_classifier
+
+    clf = load_classifier()
+    monkeypatch.setattr(domain, "mnistm_judge", lambda: (clf, 1.0))
+    digits = real_images("mnist", SimpleNamespace(img_size=32, channels=3), 50)
+    pred = clf.predict(digits)
+
+    class Same:
+        generate_pairs = staticmethod(lambda state, rng, n: (state[:n], state[:n]))
+
+    class Rolled:
+        generate_pairs = staticmethod(lambda state, rng, n: (state[:n], jnp.roll(state[:n], 1, axis=0)))
+
+    same = domain.read_pairs(Same, jnp.asarray(digits), n=50)
+    assert same["agree"] == 1.0 and same["ceiling"] == 1.0
+    np.testing.assert_allclose(same["chance"], np.sum((np.bincount(pred, minlength=10) / 50) ** 2))
+    rolled = domain.read_pairs(Rolled, jnp.asarray(digits), n=50)
+    assert rolled["agree"] == np.mean(pred == np.roll(pred, 1)) < 1 and rolled["ceiling"] == 1.0
+    curve = []
+    hook = domain.cogan_curve_hook(Rolled, 7, curve)
+    assert hook.interval == 7
+    assert hook.fn(7, jnp.asarray(digits)) == {"pair_agreement": rolled["agree"], "readers_ceiling": 1.0}
+    assert [step for step, _ in curve] == [7] and curve[0][1]["agree"] == rolled["agree"]
+
+
 def test_poster_distance_by_hand():
     """The offline B domain's levels (posterize of every 0..255 value: 32, 96, 160, 224 -> [-1, 1]); distance 0 on
     them, half the spacing midway, and real offline B images are exactly on them while photos are not."""
