@@ -142,7 +142,6 @@ def eval_aae(t: Trained) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=2)
-@functools.lru_cache(maxsize=2)
 def mnistm_judge(steps: int = 900, batch: int = 100, channels: int = 3) -> tuple[Classifier, float]:
     """The project's MNIST CNN trained on the offline MNIST-M train split: (classifier, its accuracy on the MNIST-M
     test split). ``channels=3`` reads colour; ``channels=1`` reads gray like the MNIST judge, which loses digits
