@@ -345,6 +345,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="domain.md")
     args = p.parse_args(argv)
     names = common.names(p, args.models, MODELS)
+    if args.curve is not None and args.curve < 1:
+        p.error(f"--curve must be a number of steps >= 1, got {args.curve}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     header = (f"Machine: {common.machine()}; load average at start {load:.1f}. Preset `{args.preset}`; seed 0; "
               f"wall_s = engine.fit (compile included). Offline data (MNIST / MNIST-M built offline / photo crops "

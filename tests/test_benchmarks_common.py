@@ -156,6 +156,13 @@ def test_cogan_pair_reading_and_its_curve_hook(monkeypatch):
     assert [step for step, _ in curve] == [7] and curve[0][1]["agree"] == rolled["agree"]
 
 
+def test_domain_refuses_a_curve_interval_below_one(capsys):
+    from benchmarks import domain
+    with pytest.raises(SystemExit):
+        domain.main(["--models", "cogan", "--curve", "0"])
+    assert "--curve must be a number of steps >= 1, got 0" in capsys.readouterr().err
+
+
 def test_poster_distance_by_hand():
     """The offline B domain's levels (posterize of every 0..255 value: 32, 96, 160, 224 -> [-1, 1]); distance 0 on
     them, half the spacing midway, and real offline B images are exactly on them while photos are not."""
