@@ -8,7 +8,9 @@ both gradients: 100 ms with YNNPACK, 55 ms without; dcgan's whole step 299 -> 21
 
 The option keeps YNNPACK for what it does well here (matrix products and reductions) and only takes convolutions
 back. A convolution whose only consumer is a reduction may still ride inside YNNPACK's reduce fusion; keeping
-those fusions is faster (dcgan 199 ms per step with them, 210 without, 272 by default, in one process). The option
+those fusions is faster (dcgan 199 ms per step with them, 210 without, 272 by default, in one process), except
+where the reduction is a nearest upsampling's gradient after a large convolution (munit's decoder): that gradient
+is written without a reduction (``nets.layers.upsample_nearest``), so the convolution stays XLA's. The option
 is passed per compilation (``jax.jit(..., compiler_options=...)``), so a user's own JAX code in the same process is
 untouched, and it is only used after a probe compile shows that this jaxlib knows it: an XLA without it (older or
 newer) compiles the steps with its defaults instead of failing. Setting ``GAN_JAX_XLA_DEFAULTS=1`` (or naming the

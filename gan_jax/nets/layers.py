@@ -68,6 +68,8 @@ class Conv(nn.Module):
         conv_general_dilated = jax.lax.conv_general_dilated
         if s > 1 and (self.polyphase_input_grad or _tiny_output(x.shape, k, s, p)):
             conv_general_dilated = _strided_conv_polyphase_grad  # same numbers, another input gradient: see there
+        elif s == 1 and p > 0 and x.shape[0] <= SMALL_BATCH:
+            conv_general_dilated = _padded_conv_valid_kernel_grad  # same numbers, another kernel gradient: see there
         return nn.Conv(self.features, (k, k), strides=(s, s), padding=((p, p), (p, p)), use_bias=self.use_bias,
                        kernel_init=self.kernel_init, bias_init=torch_bias_init(fan_in),
                        conv_general_dilated=conv_general_dilated)(x)
@@ -125,6 +127,52 @@ def _strided_conv_bwd(strides, padding, residuals, g):
 _strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
 
+# Batches up to this size take the explicit-padding kernel gradient of stride-1 padded convolutions (see there).
+SMALL_BATCH = 4
+
+
+def _padded_conv_valid_kernel_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                                   dimension_numbers=None, feature_group_count=1, batch_group_count=1,
+                                   precision=None, preferred_element_type=None):
+    """``lax.conv_general_dilated`` for a stride-1, zero-padded NHWC convolution whose kernel gradient is taken as
+    that of the VALID convolution over the explicitly padded input (forward and input gradient: XLA's own).
+
+    Why: XLA:CPU's kernel gradient of a padded convolution (a convolution with the output gradient as the window
+    and the padding folded in) is 1.5-7.7x slower at batch 1-2 than the same gradient with the padding applied to
+    the input first (2-core CPU, ms: batch 1, 256 px, 64 -> 3 channels, 7x7 689 -> 90; 128 px, 64 -> 64, 3x3
+    39 -> 15; pix2pix's last layer, 257 px, 128 -> 3, 4x4 308 -> 99); neutral at batch 4 and slower at 8 and
+    above, hence ``SMALL_BATCH``. Strided convolutions show no difference and keep XLA's. This is what held
+    pix2pix, cyclegan, munit and unit (batch 1) behind PyTorch side by side (benchmarks/RESULTS.md)."""
+    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
+    if (tuple(window_strides) != (1, 1) or isinstance(padding, str) or tuple(lhs_dilation or (1, 1)) != (1, 1)
+            or tuple(rhs_dilation or (1, 1)) != (1, 1) or feature_group_count != 1 or batch_group_count != 1
+            or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc):
+        raise NotImplementedError("only stride-1, explicitly padded NHWC/HWIO convolutions")
+    return _padded_conv(lhs, rhs, tuple(tuple(int(q) for q in pair) for pair in padding))
+
+
+def _xla_padded_conv(x, kernel, padding):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+_padded_conv = jax.custom_vjp(_xla_padded_conv, nondiff_argnums=(2,))
+
+
+def _padded_conv_fwd(x, kernel, padding):
+    return _xla_padded_conv(x, kernel, padding), (x, kernel)
+
+
+def _padded_conv_bwd(padding, residuals, g):
+    x, kernel = residuals
+    _, input_vjp = jax.vjp(lambda x: _xla_padded_conv(x, kernel, padding), x)
+    padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    _, kernel_vjp = jax.vjp(lambda kern: _xla_padded_conv(padded, kern, ((0, 0), (0, 0))), kernel)
+    return input_vjp(g)[0], kernel_vjp(g)[0]
+
+
+_padded_conv.defvjp(_padded_conv_fwd, _padded_conv_bwd)
+
+
 class ConvTranspose(nn.Module):
     """``nn.ConvTranspose2d(k, stride, padding)`` (NHWC): output size (in - 1) * stride - 2 * padding + k."""
 
@@ -179,6 +227,16 @@ def conv_transpose(x, kernel, strides: int, padding: int):
     if k < s:  # some phases meet no tap: keep the generic form (no PyTorch-GAN network does this)
         q = k - 1 - p
         return jax.lax.conv_transpose(x, kernel, (s, s), ((q, q), (q, q)), transpose_kernel=True)
+    return _conv_transpose(x, kernel, s, p)
+
+
+def _phase_kernels(kernel, s: int, p: int):
+    """Each output phase's sub-kernel, flipped and in HWIO: ``[[sub(cy, cx) for cx] for cy]``."""
+    return [[jnp.swapaxes(kernel[(cy + p) % s::s, (cx + p) % s::s][::-1, ::-1], 2, 3) for cx in range(s)]
+            for cy in range(s)]
+
+
+def _conv_transpose_phases(x, subs, s: int, p: int, k: int):
     out_size = [(d - 1) * s - 2 * p + k for d in x.shape[1:3]]
     per_phase = [-(-o // s) for o in out_size]  # outputs per phase, rounded up (cropped below)
     margin = k  # zero padding wide enough for every phase's window
@@ -187,18 +245,58 @@ def conv_transpose(x, kernel, strides: int, padding: int):
     for cy in range(s):
         cols = []
         for cx in range(s):
-            sub = kernel[(cy + p) % s::s, (cx + p) % s::s][::-1, ::-1]  # (My, Mx, out, in), flipped
+            sub = subs[cy][cx]  # (My, Mx, in, out)
             my, mx = sub.shape[:2]
             y0 = margin + (cy + p) // s - my + 1
             x0 = margin + (cx + p) // s - mx + 1
             window = jax.lax.slice(xp, (0, y0, x0, 0),
                                    (x.shape[0], y0 + per_phase[0] + my - 1, x0 + per_phase[1] + mx - 1, x.shape[3]))
-            cols.append(jax.lax.conv_general_dilated(window, jnp.swapaxes(sub, 2, 3), (1, 1), "VALID",
+            cols.append(jax.lax.conv_general_dilated(window, sub, (1, 1), "VALID",
                                                      dimension_numbers=("NHWC", "HWIO", "NHWC")))
         rows.append(jnp.stack(cols, axis=3))  # [N, Ly, Lx, sx, out]
     y = jnp.stack(rows, axis=2)  # [N, Ly, sy, Lx, sx, out]
     n, ly, _, lx, _, f = y.shape
     return y.reshape(n, ly * s, lx * s, f)[:, :out_size[0], :out_size[1]]
+
+
+def _conv_transpose_impl(x, kernel, s: int, p: int):
+    return _conv_transpose_phases(x, _phase_kernels(kernel, s, p), s, p, kernel.shape[0])
+
+
+_conv_transpose = jax.custom_vjp(_conv_transpose_impl, nondiff_argnums=(2, 3))
+
+
+def _conv_transpose_fwd(x, kernel, s, p):
+    subs = _phase_kernels(kernel, s, p)
+    return _conv_transpose_phases(x, subs, s, p, kernel.shape[0]), (x, subs)
+
+
+def _conv_transpose_bwd(s, p, residuals, g):
+    """The kernel gradient assembled from the phases' sub-kernel gradients in one pass.
+
+    Left to autodiff, each phase's sub-kernel gradient is scattered into a zero kernel of full size (XLA's
+    reverse + pad) and the ``s**2`` of them summed: for pix2pix's 4x4x512x1024 up-sampling kernels at batch 1 that
+    weight-sized traffic took more time than the convolutions (~220 of ~720 ms per step, 2-core CPU). The phases
+    partition the kernel's taps, so their gradients are interleaved instead (one copy when ``s`` divides ``k``)."""
+    x, subs = residuals
+    k = sum(sub.shape[0] for sub in (row[0] for row in subs))  # the taps of the s row phases make up the kernel
+    _, vjp = jax.vjp(lambda x, subs: _conv_transpose_phases(x, subs, s, p, k), x, subs)
+    dx, dsubs = vjp(g)
+    # back to (taps, taps, out, in), unflipped, indexed by each phase's tap residue (cy + p) mod s
+    by_residue = {((cy + p) % s, (cx + p) % s): jnp.swapaxes(dsubs[cy][cx], 2, 3)[::-1, ::-1]
+                  for cy in range(s) for cx in range(s)}
+    if k % s == 0:  # tap t = j s + r: kernel.reshape(k/s, s, k/s, s, ...)[j, ry, i, rx]
+        m = k // s
+        grid = jnp.stack([jnp.stack([by_residue[ry, rx] for rx in range(s)]) for ry in range(s)])  # [ry, rx, j, i]
+        dkernel = grid.transpose(2, 0, 3, 1, 4, 5).reshape(m * s, m * s, *grid.shape[4:])
+    else:
+        dkernel = jnp.zeros((k, k) + by_residue[0, 0].shape[2:], g.dtype)
+        for (ry, rx), part in by_residue.items():
+            dkernel = dkernel.at[ry::s, rx::s].set(part)
+    return dx, dkernel
+
+
+_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 def batch_norm(train: bool, momentum: float = 0.8, epsilon: float = 1e-5, scale_init=nn.initializers.ones, **kw):
@@ -225,4 +323,28 @@ dcgan_conv = functools.partial(Conv, kernel_init=normal_002)
 
 def upsample_nearest(x, factor: int = 2):
     """``nn.Upsample(scale_factor=factor)`` (nearest) on NHWC."""
+    return _upsample_nearest(x, factor)
+
+
+def _repeat_pixels(x, factor: int):
     return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+_upsample_nearest = jax.custom_vjp(_repeat_pixels, nondiff_argnums=(1,))
+
+
+def _upsample_nearest_fwd(x, factor):
+    return _repeat_pixels(x, factor), None
+
+
+def _upsample_nearest_bwd(factor, _, g):
+    """Each input pixel's gradient: the sum of its ``factor x factor`` copies, as strided slices added.
+
+    Autodiff writes this as a reduction, and XLA:CPU then folds the convolution that produced ``g`` (the input
+    gradient of the convolution after the upsampling, in every Upsample + Conv generator) into YNNPACK's reduce
+    fusion, whose convolution is several times slower than XLA's own: munit's decoder spent ~0.6 of its ~1.8 s
+    step there (2-core CPU). Slices and adds stay an elementwise loop beside XLA's convolution."""
+    return (sum(g[:, i::factor, j::factor] for i in range(factor) for j in range(factor)),)
+
+
+_upsample_nearest.defvjp(_upsample_nearest_fwd, _upsample_nearest_bwd)
