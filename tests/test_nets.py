@@ -24,6 +24,17 @@ def _numpy_conv_transpose(x, kernel, s, p):
     return out[:, p:out.shape[1] - p, p:out.shape[2] - p]
 
 
+def _assert_equal_to_second_order(ours, reference, x, kernel):
+    """Values, first derivatives and a gradient penalty's second derivatives of ``ours(x, kernel)`` equal the
+    reference's."""
+    np.testing.assert_allclose(ours(x, kernel), reference(x, kernel), atol=1e-4)
+    first = lambda conv: jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))(x, kernel)
+    penalty = lambda conv: jax.grad(lambda w, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2),
+                                    argnums=(0, 1))(kernel, x)
+    for a, b in zip(first(ours) + penalty(ours), first(reference) + penalty(reference)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("h,w,k,s,p", [(5, 6, 4, 2, 1), (4, 5, 3, 2, 1), (6, 7, 3, 1, 1), (5, 5, 5, 3, 2),
                                        (3, 4, 2, 2, 0), (4, 4, 4, 2, 0), (3, 3, 1, 2, 0)])
 def test_conv_transpose_matches_definition(h, w, k, s, p):
@@ -41,12 +52,8 @@ def test_conv_transpose_gradients_match_xla_to_second_order(h, k, s, p):
     otherwise); first and second derivatives must equal XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 5, 3))
-    first = lambda f: jax.grad(lambda x, kern: jnp.sum(jnp.sin(f(x, kern, s, p))), argnums=(0, 1))(x, kernel)
-    second = lambda f: jax.grad(lambda kern, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, kern, s, p))))(x)
-                                                        ** 2), argnums=(0, 1))(kernel, x)
-    ours = first(layers.conv_transpose) + second(layers.conv_transpose)
-    for a, b in zip(ours, first(_reference) + second(_reference)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_equal_to_second_order(lambda x, kern: layers.conv_transpose(x, kern, s, p),
+                                  lambda x, kern: _reference(x, kern, s, p), x, kernel)
     jaxpr = str(jax.make_jaxpr(lambda x, kern: layers.conv_transpose(x, kern, s, p))(x, kernel))
     assert "custom_vjp_call" in jaxpr
 
@@ -72,12 +79,7 @@ def test_polyphase_input_gradient_matches_xla_to_second_order(h, k, s, p, tiny):
                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
     ours = lambda x, w: layers._strided_conv(x, w, s, p)
     assert layers._tiny_output(x.shape, k, s, p) == tiny
-    np.testing.assert_allclose(ours(x, kernel), xla(x, kernel), atol=1e-5)
-    first = lambda conv: jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))(x, kernel)
-    penalty = lambda conv: jax.grad(lambda w, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2),
-                                    argnums=(0, 1))(kernel, x)
-    for a, b in zip(first(ours) + penalty(ours), first(xla) + penalty(xla)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_equal_to_second_order(ours, xla, x, kernel)
 
 
 def test_conv_module_uses_the_small_output_path_with_flax_parameters():
@@ -105,12 +107,7 @@ def test_padded_conv_kernel_gradient_matches_xla_to_second_order(n, h, k, p):
     pad = ((p, p), (p, p))
     xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"))
     ours = lambda x, w: layers._padded_conv(x, w, pad)
-    np.testing.assert_allclose(ours(x, kernel), xla(x, kernel), atol=1e-5)
-    first = lambda conv: jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))(x, kernel)
-    penalty = lambda conv: jax.grad(lambda w, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2),
-                                    argnums=(0, 1))(kernel, x)
-    for a, b in zip(first(ours) + penalty(ours), first(xla) + penalty(xla)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_equal_to_second_order(ours, xla, x, kernel)
 
 
 def test_conv_module_takes_the_explicit_padding_kernel_gradient_at_small_batches_only():
