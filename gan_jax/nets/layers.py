@@ -90,13 +90,22 @@ def _strided_conv_polyphase_grad(lhs, rhs, window_strides, padding, lhs_dilation
     2x2x2048) 9.1 s against 0.24 s this way (forward and kernel gradient unaffected). Every GAN back-propagates
     through its critic into G, and a gradient penalty does so at every critic step. Also used, at any output size,
     where ``Conv.polyphase_input_grad`` asks for it (see there)."""
-    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
     if (window_strides[0] != window_strides[1] or tuple(padding[0]) != tuple(padding[1])
-            or padding[0][0] != padding[0][1] or tuple(lhs_dilation or (1, 1)) != (1, 1)
-            or tuple(rhs_dilation or (1, 1)) != (1, 1) or feature_group_count != 1 or batch_group_count != 1
-            or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc):
+            or padding[0][0] != padding[0][1]
+            or not _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                               batch_group_count)):
         raise NotImplementedError("only square-strided, symmetrically padded NHWC/HWIO convolutions")
     return _strided_conv(lhs, rhs, window_strides[0], padding[0][0])
+
+
+def _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                batch_group_count) -> bool:
+    """Whether a ``conv_general_dilated`` call is an undilated, ungrouped NHWC/HWIO convolution, the only kind the
+    custom-gradient convolutions here compute."""
+    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
+    return (tuple(lhs_dilation or (1, 1)) == (1, 1) and tuple(rhs_dilation or (1, 1)) == (1, 1)
+            and feature_group_count == 1 and batch_group_count == 1
+            and jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == nhwc)
 
 
 def _xla_strided_conv(x, kernel, strides: int, padding: int):
@@ -143,10 +152,9 @@ def _padded_conv_valid_kernel_grad(lhs, rhs, window_strides, padding, lhs_dilati
     39 -> 15; pix2pix's last layer, 257 px, 128 -> 3, 4x4 308 -> 99); neutral at batch 4 and slower at 8 and
     above, hence ``SMALL_BATCH``. Strided convolutions show no difference and keep XLA's. This is what held
     pix2pix, cyclegan, munit and unit (batch 1) behind PyTorch side by side (benchmarks/RESULTS.md)."""
-    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-    if (tuple(window_strides) != (1, 1) or isinstance(padding, str) or tuple(lhs_dilation or (1, 1)) != (1, 1)
-            or tuple(rhs_dilation or (1, 1)) != (1, 1) or feature_group_count != 1 or batch_group_count != 1
-            or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != nhwc):
+    if (tuple(window_strides) != (1, 1) or isinstance(padding, str)
+            or not _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
+                               batch_group_count)):
         raise NotImplementedError("only stride-1, explicitly padded NHWC/HWIO convolutions")
     return _padded_conv(lhs, rhs, tuple(tuple(int(q) for q in pair) for pair in padding))
 
@@ -286,9 +294,8 @@ def _conv_transpose_bwd(s, p, residuals, g):
     by_residue = {((cy + p) % s, (cx + p) % s): jnp.swapaxes(dsubs[cy][cx], 2, 3)[::-1, ::-1]
                   for cy in range(s) for cx in range(s)}
     if k % s == 0:  # tap t = j s + r: kernel.reshape(k/s, s, k/s, s, ...)[j, ry, i, rx]
-        m = k // s
         grid = jnp.stack([jnp.stack([by_residue[ry, rx] for rx in range(s)]) for ry in range(s)])  # [ry, rx, j, i]
-        dkernel = grid.transpose(2, 0, 3, 1, 4, 5).reshape(m * s, m * s, *grid.shape[4:])
+        dkernel = grid.transpose(2, 0, 3, 1, 4, 5).reshape(k, k, *grid.shape[4:])
     else:
         dkernel = jnp.zeros((k, k) + by_residue[0, 0].shape[2:], g.dtype)
         for (ry, rx), part in by_residue.items():
