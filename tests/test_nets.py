@@ -125,6 +125,50 @@ def test_conv_module_takes_the_explicit_padding_kernel_gradient_at_small_batches
     np.testing.assert_allclose(module.apply(params, small), expected + params["params"]["Conv_0"]["bias"], atol=1e-5)
 
 
+def _xla_conv(s, p):
+    return lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
+                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("n,h,k,s,p", [(1, 4, 4, 2, 1), (2, 5, 3, 2, 1), (1, 3, 3, 1, 1), (2, 5, 4, 2, 0),
+                                       (1, 2, 4, 2, 1), (1, 7, 3, 3, 2)])
+def test_matrix_product_conv_matches_xla_to_second_order(n, h, k, s, p):
+    """Convolutions over few pixels are matrix products of the patches with the kernel in its stored layout, each
+    gradient too; values, first and second derivatives must equal XLA's."""
+    x = jax.random.normal(jax.random.key(0), (n, h, h + 1, 3))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
+    ours = lambda x, w: layers._gemm_conv(x, w, s, p)
+    _assert_equal_to_second_order(ours, _xla_conv(s, p), x, kernel, 1e-5)
+
+
+@pytest.mark.parametrize("n,h,k,s,p", [(1, 1, 4, 2, 1), (2, 2, 4, 2, 1), (1, 3, 3, 2, 1), (2, 3, 5, 3, 2),
+                                       (1, 2, 2, 2, 0), (1, 3, 3, 1, 1)])
+def test_matrix_product_conv_transpose_matches_definition_to_second_order(n, h, k, s, p):
+    x = jax.random.normal(jax.random.key(0), (n, h, h + 1, 3))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 5, 3))
+    ours = lambda x, w: layers._gemm_conv_transpose(x, w, s, p)
+    np.testing.assert_allclose(ours(x, kernel), _numpy_conv_transpose(np.asarray(x), np.asarray(kernel), s, p),
+                               atol=1e-4)
+    _assert_equal_to_second_order(ours, lambda x, w: _reference(x, w, s, p), x, kernel, 1e-5)
+
+
+def test_layers_take_the_matrix_products_only_when_the_patches_are_no_larger_than_the_kernel():
+    uses_dot = lambda f, *args: "dot_general" in str(jax.make_jaxpr(f)(*args))
+    conv = layers.Conv(16, 4, strides=2, padding=1)
+    x = jax.random.normal(jax.random.key(2), (2, 6, 6, 3))  # 2 x 3 x 3 = 18 output pixels > 16 channels
+    params = conv.init(jax.random.key(0), x)
+    assert not uses_dot(lambda x: conv.apply(params, x), x)
+    few = x[:, :4, :4]  # 2 x 2 x 2 = 8 output pixels
+    assert uses_dot(lambda x: conv.apply(params, x), few)
+    kernel, bias = params["params"]["Conv_0"]["kernel"], params["params"]["Conv_0"]["bias"]
+    np.testing.assert_allclose(conv.apply(params, few), _xla_conv(2, 1)(few, kernel) + bias, atol=1e-5)
+    assert not uses_dot(lambda x: layers.Conv(16, 1).apply({"params": {"Conv_0": {"kernel": kernel[:1, :1],
+                                                                                  "bias": bias}}}, x), few)
+    up = jax.random.normal(jax.random.key(3), (4, 4, 5, 16))  # (k, k, out, in): 16 input channels
+    assert uses_dot(lambda x: layers.conv_transpose(x, up, 2, 1), jnp.ones((1, 4, 4, 16)))  # 16 pixels
+    assert not uses_dot(lambda x: layers.conv_transpose(x, up, 2, 1), jnp.ones((1, 4, 5, 16)))  # 20 pixels
+
+
 @pytest.mark.parametrize("factor", [2, 3])
 def test_upsample_nearest_gradient_matches_autodiff_to_second_order(factor):
     """upsample_nearest's custom VJP sums each pixel's copies as strided slices (so XLA:CPU does not fold the
