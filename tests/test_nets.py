@@ -24,6 +24,11 @@ def _numpy_conv_transpose(x, kernel, s, p):
     return out[:, p:out.shape[1] - p, p:out.shape[2] - p]
 
 
+def _xla_conv(s, p):
+    return lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
+                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 def _assert_equal_to_second_order(ours, reference, x, kernel, value_atol):
     """Values, first derivatives and a gradient penalty's second derivatives of ``ours(x, kernel)`` equal the
     reference's."""
@@ -75,11 +80,9 @@ def test_polyphase_input_gradient_matches_xla_to_second_order(h, k, s, p, tiny):
     critics); first and second derivatives (a gradient penalty's) must equal XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, h, h, 3))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
-    xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
-                                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
     ours = lambda x, w: layers._strided_conv(x, w, s, p)
     assert layers._tiny_output(x.shape, k, s, p) == tiny
-    _assert_equal_to_second_order(ours, xla, x, kernel, 1e-5)
+    _assert_equal_to_second_order(ours, _xla_conv(s, p), x, kernel, 1e-5)
 
 
 def test_conv_module_uses_the_small_output_path_with_flax_parameters():
@@ -93,8 +96,7 @@ def test_conv_module_uses_the_small_output_path_with_flax_parameters():
     asked = layers.Conv(6, 4, strides=2, padding=1, polyphase_input_grad=True)
     assert "custom_vjp_call" in str(jax.make_jaxpr(lambda x: asked.apply(params, x))(big))
     np.testing.assert_allclose(asked.apply(params, big), module.apply(params, big), atol=1e-5)
-    expected = jax.lax.conv_general_dilated(x, params["params"]["Conv_0"]["kernel"], (2, 2), ((1, 1), (1, 1)),
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    expected = _xla_conv(2, 1)(x, params["params"]["Conv_0"]["kernel"])
     np.testing.assert_allclose(module.apply(params, x), expected + params["params"]["Conv_0"]["bias"], atol=1e-5)
 
 
@@ -104,10 +106,8 @@ def test_padded_conv_kernel_gradient_matches_xla_to_second_order(n, h, k, p):
     (XLA:CPU's own is several times slower at batch 1); values, first and second derivatives must equal XLA's."""
     x = jax.random.normal(jax.random.key(0), (n, h, h + 1, 3))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
-    pad = ((p, p), (p, p))
-    xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    ours = lambda x, w: layers._padded_conv(x, w, pad)
-    _assert_equal_to_second_order(ours, xla, x, kernel, 1e-5)
+    ours = lambda x, w: layers._padded_conv(x, w, ((p, p), (p, p)))
+    _assert_equal_to_second_order(ours, _xla_conv(1, p), x, kernel, 1e-5)
 
 
 def test_conv_module_takes_the_explicit_padding_kernel_gradient_at_small_batches_only():
@@ -120,14 +120,8 @@ def test_conv_module_takes_the_explicit_padding_kernel_gradient_at_small_batches
     large = jax.random.normal(jax.random.key(2), (layers.SMALL_BATCH + 1, 5, 5, 3))
     assert "custom_vjp_call" not in jaxpr(large)  # XLA's own is as fast or faster there
     assert "custom_vjp_call" not in jaxpr(small, layers.Conv(6, 3))  # no padding: nothing to move
-    expected = jax.lax.conv_general_dilated(small, params["params"]["Conv_0"]["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    expected = _xla_conv(1, 1)(small, params["params"]["Conv_0"]["kernel"])
     np.testing.assert_allclose(module.apply(params, small), expected + params["params"]["Conv_0"]["bias"], atol=1e-5)
-
-
-def _xla_conv(s, p):
-    return lambda x, w: jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
-                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 @pytest.mark.parametrize("n,h,k,s,p", [(1, 4, 4, 2, 1), (2, 5, 3, 2, 1), (1, 3, 3, 1, 1), (2, 5, 4, 2, 0),

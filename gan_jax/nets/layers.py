@@ -70,7 +70,7 @@ class Conv(nn.Module):
         fan_in = x.shape[-1] * self.kernel_size**2
         k, s, p = self.kernel_size, self.strides, self.padding
         conv_general_dilated = jax.lax.conv_general_dilated
-        out_pixels = x.shape[0] * math.prod((d + 2 * p - k) // s + 1 for d in x.shape[1:3])
+        out_pixels = x.shape[0] * math.prod(_out_size(d, k, s, p) for d in x.shape[1:3])
         if k > 1 and _gemm_pays(out_pixels, self.features):
             conv_general_dilated = _gemm_conv_general  # same numbers, as matrix products: see _gemm_conv
         elif s > 1 and (self.polyphase_input_grad or _tiny_output(x.shape, k, s, p)):
@@ -82,8 +82,13 @@ class Conv(nn.Module):
                        conv_general_dilated=conv_general_dilated)(x)
 
 
+def _out_size(d: int, k: int, s: int, p: int) -> int:
+    """A convolution's output size along one axis (PyTorch's and XLA's: the last partial window dropped)."""
+    return (d + 2 * p - k) // s + 1
+
+
 def _tiny_output(shape, k: int, s: int, p: int) -> bool:
-    return all((d + 2 * p - k) // s + 1 <= 2 for d in shape[1:3])
+    return all(_out_size(d, k, s, p) <= 2 for d in shape[1:3])
 
 
 def _strided_conv_polyphase_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
@@ -97,12 +102,21 @@ def _strided_conv_polyphase_grad(lhs, rhs, window_strides, padding, lhs_dilation
     2x2x2048) 9.1 s against 0.24 s this way (forward and kernel gradient unaffected). Every GAN back-propagates
     through its critic into G, and a gradient penalty does so at every critic step. Also used, at any output size,
     where ``Conv.polyphase_input_grad`` asks for it (see there)."""
-    if (window_strides[0] != window_strides[1] or tuple(padding[0]) != tuple(padding[1])
+    s, p = _square_stride_and_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                      dimension_numbers, feature_group_count, batch_group_count)
+    return _strided_conv(lhs, rhs, s, p)
+
+
+def _square_stride_and_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                               feature_group_count, batch_group_count):
+    """The stride and padding of a square-strided, symmetrically padded plain NHWC/HWIO ``conv_general_dilated``
+    call, the kind :func:`_strided_conv` and :func:`_gemm_conv` compute; any other raises."""
+    if (window_strides[0] != window_strides[1] or isinstance(padding, str) or tuple(padding[0]) != tuple(padding[1])
             or padding[0][0] != padding[0][1]
             or not _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
                                batch_group_count)):
         raise NotImplementedError("only square-strided, symmetrically padded NHWC/HWIO convolutions")
-    return _strided_conv(lhs, rhs, window_strides[0], padding[0][0])
+    return int(window_strides[0]), int(padding[0][0])
 
 
 def _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
@@ -256,8 +270,13 @@ def _phase_kernels(kernel, s: int, p: int):
             for cy in range(s)]
 
 
+def _transposed_out_size(d: int, k: int, s: int, p: int) -> int:
+    """``nn.ConvTranspose2d``'s output size along one axis."""
+    return (d - 1) * s - 2 * p + k
+
+
 def _conv_transpose_phases(x, subs, s: int, p: int, k: int):
-    out_size = [(d - 1) * s - 2 * p + k for d in x.shape[1:3]]
+    out_size = [_transposed_out_size(d, k, s, p) for d in x.shape[1:3]]
     per_phase = [-(-o // s) for o in out_size]  # outputs per phase, rounded up (cropped below)
     margin = k  # zero padding wide enough for every phase's window
     xp = jnp.pad(x, ((0, 0), (margin, margin + s), (margin, margin + s), (0, 0)))
@@ -348,7 +367,7 @@ def _patches(x, k: int, s: int, p: int, out_hw):
 
 def _overlap_add(cols, s: int, p: int, out_hw):
     """col2im, the adjoint of :func:`_patches`: ``y[n, s i + a - p, s j + b - p] += cols[n, i, j, a, b]``."""
-    n, h, w, k, _, c = cols.shape
+    h, w, k = cols.shape[1:4]
     zero = jnp.zeros((), cols.dtype)
     y = 0
     for a in range(k):
@@ -369,19 +388,16 @@ def _gemm_conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs
                        preferred_element_type=None):
     """``lax.conv_general_dilated`` for a square-strided, symmetrically padded NHWC convolution, computed by
     :func:`_gemm_conv` (see :func:`_gemm_pays` for when and why)."""
-    if (window_strides[0] != window_strides[1] or isinstance(padding, str) or tuple(padding[0]) != tuple(padding[1])
-            or padding[0][0] != padding[0][1]
-            or not _plain_nhwc(lhs, rhs, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count,
-                               batch_group_count)):
-        raise NotImplementedError("only square-strided, symmetrically padded NHWC/HWIO convolutions")
-    return _gemm_conv(lhs, rhs, int(window_strides[0]), int(padding[0][0]))
+    s, p = _square_stride_and_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                      dimension_numbers, feature_group_count, batch_group_count)
+    return _gemm_conv(lhs, rhs, s, p)
 
 
 def _gemm_conv_impl(x, kernel, s: int, p: int):
     """The convolution as (patches) @ (kernel as (k k in, out)); its custom VJP keeps that kernel layout."""
     k, c_out = kernel.shape[0], kernel.shape[3]
     n, h, w, _ = x.shape
-    out_hw = ((h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+    out_hw = (_out_size(h, k, s, p), _out_size(w, k, s, p))
     cols = _patches(x, k, s, p, out_hw).reshape(n * out_hw[0] * out_hw[1], -1)
     return _dot(cols, kernel.reshape(-1, c_out), 1, 0).reshape(n, *out_hw, c_out)
 
@@ -417,7 +433,7 @@ def _gemm_conv_transpose_impl(x, kernel, s: int, p: int):
     n, h, w, _ = x.shape
     cols_t = _dot(kernel.reshape(-1, c_in), x.reshape(-1, c_in), 1, 1)  # (k k out, pixels)
     cols = cols_t.T.reshape(n, h, w, k, k, c_out)
-    return _overlap_add(cols, s, p, ((h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k))
+    return _overlap_add(cols, s, p, (_transposed_out_size(h, k, s, p), _transposed_out_size(w, k, s, p)))
 
 
 _gemm_conv_transpose = jax.custom_vjp(_gemm_conv_transpose_impl, nondiff_argnums=(2, 3))
