@@ -179,3 +179,52 @@ def test_upsample_nearest_gradient_matches_autodiff_to_second_order(factor):
     np.testing.assert_allclose(second(ours), second(plain), rtol=1e-4, atol=1e-5)
     backward = lambda f: str(jax.make_jaxpr(lambda x, g: jax.vjp(f, x)[1](g))(x, weights))
     assert "reduce_sum" in backward(plain) and "reduce_sum" not in backward(ours)
+
+
+def _upsample_then_conv(factor, padding):
+    """The definition: nearest upsampling, explicit zero padding (negative crops), a VALID convolution."""
+    def conv(x, w):
+        up = jax.lax.pad(layers._repeat_pixels(x, factor), jnp.zeros((), x.dtype),
+                         ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
+        return jax.lax.conv_general_dilated(up, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return conv
+
+
+@pytest.mark.parametrize("n,h,w,k,factor,padding,c_out", [
+    (2, 3, 4, 3, 2, ((1, 1), (1, 1)), 5),  # the DCGAN generators' Upsample(2) + conv3 padding 1
+    (1, 4, 3, 4, 2, ((2, 1), (2, 1)), 3),  # pix2pix's last layer (ZeroPad2d((1, 0, 1, 0)), conv4): phases stacked
+    (5, 3, 3, 5, 2, ((2, 2), (2, 2)), 5),  # munit's conv5, above SMALL_BATCH (XLA's own kernel gradient)
+    (1, 3, 2, 3, 3, ((1, 1), (0, 2)), 2),
+    (1, 4, 5, 2, 2, ((0, -1), (-1, 0)), 5),  # phases with negative padding: the input cropped
+    (1, 4, 5, 2, 2, ((0, -1), (-1, 0)), 1),
+    (1, 3, 4, 3, 2, ((1, 0), (1, 1)), 5),  # odd output height: phases of unequal size, the definition itself
+])
+def test_upsample_conv_matches_the_definition_to_second_order(n, h, w, k, factor, padding, c_out):
+    x = jax.random.normal(jax.random.key(0), (n, h, w, 3))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 3, c_out)) / k  # O(1) outputs: float32 sums compare
+    ours = lambda x, w: layers.upsample_conv(x, w, factor, padding)
+    expected = _upsample_then_conv(factor, padding)(x, kernel)
+    assert ours(x, kernel).shape == expected.shape
+    _assert_equal_to_second_order(ours, _upsample_then_conv(factor, padding), x, kernel, 1e-4)
+
+
+def test_conv_module_folds_the_upsampling_unless_the_layer_is_weight_bound():
+    convs = lambda f, *args: str(jax.make_jaxpr(f)(*args)).count("conv_general_dilated[")
+    x = jax.random.normal(jax.random.key(2), (2, 3, 4, 5))
+    folded, plain = layers.Conv(6, 3, padding=1, upsample=2), layers.Conv(6, 3, padding=1)
+    params = folded.init(jax.random.key(0), x)
+    up = layers.upsample_nearest(x)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, plain.init(jax.random.key(0), up))
+    np.testing.assert_allclose(folded.apply(params, x), plain.apply(params, up), atol=1e-5)
+    assert convs(lambda x: folded.apply(params, x), x) == 4  # one per output phase, none on the upsampled image
+    image = layers.Conv(3, 4, padding=((2, 1), (2, 1)), upsample=2)  # pix2pix's last layer
+    weights = image.init(jax.random.key(0), x)
+    kernel, bias = weights["params"]["Conv_0"]["kernel"], weights["params"]["Conv_0"]["bias"]
+    np.testing.assert_allclose(image.apply(weights, x), _upsample_then_conv(2, ((2, 1), (2, 1)))(x, kernel) + bias,
+                               atol=1e-5)
+    assert convs(lambda x: image.apply(weights, x), x) == 1  # few outputs: the phases stacked into one
+    wide = layers.Conv(64, 3, padding=1, upsample=2)  # 2 x 2 x 2 = 8 output pixels <= 64 channels: weight-bound
+    few = x[:, :1, :1]
+    assert "dot_general" in str(jax.make_jaxpr(lambda x: wide.apply(wide.init(jax.random.key(0), few), x))(few))
+    with pytest.raises(ValueError, match="stride 1"):
+        layers.Conv(6, 3, strides=2, padding=1, upsample=2).init(jax.random.key(0), x)

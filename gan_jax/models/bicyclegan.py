@@ -117,8 +117,7 @@ class Up(nn.Module):
 
     @nn.compact
     def __call__(self, x, skip, train: bool):
-        x = layers.Conv(self.features, 3, padding=1, use_bias=False, kernel_init=layers.normal_002)(
-            layers.upsample_nearest(x))
+        x = layers.Conv(self.features, 3, padding=1, use_bias=False, kernel_init=layers.normal_002, upsample=2)(x)
         x = nn.relu(layers.batch_norm(train, scale_init=layers.bn_scale_normal)(x))
         return jnp.concatenate([x, skip], axis=-1)
 
@@ -142,7 +141,7 @@ class Generator(nn.Module):
             skips.append(out)
         for i, skip in enumerate(reversed(skips[:-1])):
             out = up(skip.shape[-1], name=f"up{i + 1}")(out, skip, train)
-        out = layers.dcgan_conv(self.channels, 3, padding=1, name="final")(layers.upsample_nearest(out))
+        out = layers.dcgan_conv(self.channels, 3, padding=1, upsample=2, name="final")(out)
         return jnp.tanh(out)
 
 

@@ -91,7 +91,7 @@ class Generator(nn.Module):
         u3 = unet.UNetUp(256, dropout=0.5)(u2, d3, train)
         u4 = unet.UNetUp(128)(u3, d2, train)
         u5 = unet.UNetUp(64)(u4, d1, train)
-        return jnp.tanh(layers.dcgan_conv(self.channels, 3, padding=1)(layers.upsample_nearest(u5)))
+        return jnp.tanh(layers.dcgan_conv(self.channels, 3, padding=1, upsample=2)(u5))
 
 
 @struct.dataclass

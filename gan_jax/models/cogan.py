@@ -66,7 +66,8 @@ class Config:
 
 
 class SharedGeneratorTrunk(nn.Module):
-    """z -> [N, s, s, 128] features both domains render from (fc + cogan.py's ``shared_conv``)."""
+    """z -> [N, img/2, img/2, 128] features both domains render from (fc + cogan.py's ``shared_conv`` up to its
+    last ``nn.Upsample(2)``, which each :class:`GeneratorHead` folds into its first convolution)."""
 
     img_size: int
 
@@ -75,10 +76,9 @@ class SharedGeneratorTrunk(nn.Module):
         s = self.img_size // 4
         x = linear_normal(128 * s * s, name="fc")(z).reshape((z.shape[0], s, s, 128))
         x = layers.batch_norm(train, momentum=0.9, scale_init=layers.bn_scale_normal)(x)  # BatchNorm2d(128)
-        x = layers.upsample_nearest(x)
-        x = layers.Conv(128, 3, padding=1)(x)
+        x = layers.Conv(128, 3, padding=1, upsample=2)(x)
         x = nn.leaky_relu(layers.batch_norm(train, scale_init=layers.bn_scale_normal)(x), 0.2)
-        return layers.upsample_nearest(x)
+        return x
 
 
 class GeneratorHead(nn.Module):
@@ -86,7 +86,7 @@ class GeneratorHead(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        x = layers.Conv(64, 3, padding=1)(x)
+        x = layers.Conv(64, 3, padding=1, upsample=2)(x)  # the shared trunk's last nn.Upsample(2), folded in
         x = nn.leaky_relu(layers.batch_norm(train, scale_init=layers.bn_scale_normal)(x), 0.2)
         return jnp.tanh(layers.Conv(self.channels, 3, padding=1)(x))
 

@@ -156,7 +156,7 @@ class Decoder(nn.Module):
             x = _block(self.remat)(dim, name=f"ResidualBlock_{i}")(x, adain_params[:, 4 * dim * i:4 * dim * (i + 1)])
         for _ in range(self.n_upsample):
             dim //= 2
-            x = layers.dcgan_conv(dim, 5, padding=2)(layers.upsample_nearest(x))
+            x = layers.dcgan_conv(dim, 5, padding=2, upsample=2)(x)
             x = nn.relu(styles.LayerNorm()(x))
         return jnp.tanh(styles.reflect_conv(self.channels, 7, x))
 

@@ -50,8 +50,7 @@ class Generator(nn.Module):
             # nn.BatchNorm2d(128): PyTorch's default momentum 0.1 (Flax 0.9)
             x = layers.batch_norm(train, momentum=0.9, scale_init=bn_scale)(x)
         for width in (128, 64):
-            x = layers.upsample_nearest(x)
-            x = conv(width, 3, padding=1)(x)
+            x = conv(width, 3, padding=1, upsample=2)(x)
             x = layers.batch_norm(train, scale_init=bn_scale)(x)
             x = nn.leaky_relu(x, 0.2)
         return jnp.tanh(conv(self.channels, 3, padding=1)(x))
@@ -106,5 +105,4 @@ class AutoencoderDiscriminator(nn.Module):
         x = nn.relu(layers.batch_norm(train, momentum=0.8)(embedding))
         x = layers.Dense(h * w * c)(x)
         x = nn.relu(layers.batch_norm(train, momentum=0.9)(x))  # nn.BatchNorm1d(down_dim): PyTorch momentum 0.1
-        x = layers.upsample_nearest(x.reshape((n, h, w, c)))
-        return layers.dcgan_conv(self.channels, 3, padding=1)(x), embedding
+        return layers.dcgan_conv(self.channels, 3, padding=1, upsample=2)(x.reshape((n, h, w, c))), embedding

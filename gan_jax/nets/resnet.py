@@ -40,6 +40,6 @@ class GeneratorResNet(nn.Module):
             x = block(width, name=f"ResidualBlock_{i}")(x)
         for _ in range(2):
             width //= 2
-            x = layers.dcgan_conv(width, 3, padding=1)(layers.upsample_nearest(x))
+            x = layers.dcgan_conv(width, 3, padding=1, upsample=2)(x)
             x = nn.relu(patchgan.instance_norm()(x))
         return jnp.tanh(styles.reflect_conv(self.channels, 7, x))

@@ -104,8 +104,8 @@ class UNetGenerator(nn.Module):
         for i, ((features, dropout), skip) in enumerate(zip(self.ups, reversed(skips[:-1]))):
             x = up_cls(features, dropout, self.norm, self.use_bias, name=f"up{i + 1}")(x, skip, train)
         if self.final == "upsample":
-            x = jnp.pad(layers.upsample_nearest(x), ((0, 0), (1, 0), (1, 0), (0, 0)))
-            x = layers.dcgan_conv(self.channels, 4, padding=1, name="final")(x)
+            # ZeroPad2d((1, 0, 1, 0)) then padding 1: two rows/columns of zeros before, one after
+            x = layers.dcgan_conv(self.channels, 4, padding=((2, 1), (2, 1)), upsample=2, name="final")(x)
         else:
             x = layers.ConvTranspose(self.channels, 4, strides=2, padding=1, kernel_init=layers.normal_002,
                                      name="final")(x)
