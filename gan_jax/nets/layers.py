@@ -555,7 +555,7 @@ def upsample_conv(x, kernel, factor: int, padding):
     output. PyTorch-GAN's Upsample(2) + 3x3 convolution becomes four 2x2 convolutions at the input's size: 16
     instead of 36 multiply-adds per output channel and input pixel, and the input gradient needs no sum over the
     copies. Layer forward + both gradients, 2-core CPU, ms: DCGAN's 128 -> 128 at 8 px, batch 64, 104 -> 37;
-    cyclegan's 256 -> 128 at 64 px, batch 1, 223 -> 91; munit's conv5 128 -> 64 at 64 px 128 -> 22.
+    cyclegan's 256 -> 128 at 64 px, batch 1, 223 -> 91; munit's conv5, 128 -> 64 at 64 px, 128 -> 22.
     Layers that draw the image (at most ``FEW_OUTPUTS`` channels) stack the phases' kernels, zero-padded to a
     common window, into one convolution with ``f**2`` times the outputs: such a layer's time is passes over its
     input, one instead of ``f**2`` (pix2pix's last layer 58 -> 23 ms). Same numbers as the definition
@@ -569,7 +569,7 @@ def upsample_conv(x, kernel, factor: int, padding):
     m = (out_hw[0] // f, out_hw[1] // f)
     phases = (_phase_taps(k, f, pt), _phase_taps(k, f, pl))  # per axis: [(first input offset, taps per offset)]
 
-    def window(first, groups, axis):  # (padding of x, offsets) of a phase's window along one axis
+    def window(first, groups, axis):  # a phase's zero padding of x (before, after) along one axis
         return (-first, m[axis] - 1 + first + len(groups) - 1 - (x.shape[1 + axis] - 1))
 
     subs = []  # [(sub-kernel, (y window, x window))] in phase order (cy, cx)
