@@ -78,8 +78,9 @@ class Conv(nn.Module):
         if f > 1:
             if s != 1:
                 raise ValueError(f"Conv(upsample={f}) is for stride 1, got strides={s}")
-            out_hw = [f * d + lo + hi - k + 1 for d, (lo, hi) in zip(x.shape[1:3], pads)]
-            if _fold_pays(x.shape[0] * math.prod(out_hw), self.features, k, f, out_hw):
+            out_hw = [_upsampled_out_size(d, k, f, pair) for d, pair in zip(x.shape[1:3], pads)]
+            out_pixels = x.shape[0] * math.prod(out_hw)
+            if _fold_pays(out_pixels, self.features, k):
                 return nn.Conv(self.features, (k, k), padding=pads, use_bias=self.use_bias,
                                kernel_init=self.kernel_init, bias_init=torch_bias_init(fan_in),
                                conv_general_dilated=functools.partial(_upsampled_conv_general, factor=f))(x)
@@ -563,7 +564,7 @@ def upsample_conv(x, kernel, factor: int, padding):
     f, k, c_out = factor, kernel.shape[0], kernel.shape[3]
     n, h, w, _ = x.shape
     (pt, pb), (pl, pr) = padding
-    out_hw = (f * h + pt + pb - k + 1, f * w + pl + pr - k + 1)
+    out_hw = (_upsampled_out_size(h, k, f, (pt, pb)), _upsampled_out_size(w, k, f, (pl, pr)))
     if out_hw[0] % f or out_hw[1] % f or kernel.shape[1] != k:  # phases of unequal size: the definition
         return _stride1_conv(upsample_nearest(x, f), kernel, padding)
     m = (out_hw[0] // f, out_hw[1] // f)
@@ -583,9 +584,9 @@ def upsample_conv(x, kernel, factor: int, padding):
         stacked = jnp.concatenate([jnp.pad(sub, ((common[0][0] - win[0][0], common[0][1] - win[0][1]),
                                                  (common[1][0] - win[1][0], common[1][1] - win[1][1]),
                                                  (0, 0), (0, 0))) for sub, win in subs], axis=3)
-        y = _stride1_conv(x, stacked, common).reshape(n, m[0], m[1], f, f, c_out)  # [n, my, mx, cy, cx, out]
-        return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
-    y = jnp.stack([_stride1_conv(x, sub, win) for sub, win in subs], axis=3)  # [n, my, mx, cy cx, out]
+        y = _stride1_conv(x, stacked, common)  # [n, my, mx, (cy, cx, out)]
+    else:
+        y = jnp.stack([_stride1_conv(x, sub, win) for sub, win in subs], axis=3)  # [n, my, mx, (cy, cx), out]
     return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
 
 
@@ -614,11 +615,18 @@ def _stride1_conv(x, kernel, padding):
     return _xla_padded_conv(x, kernel, padding)
 
 
-def _fold_pays(pixels: int, channels: int, k: int, f: int, out_hw) -> bool:
+def _upsampled_out_size(d: int, k: int, f: int, padding) -> int:
+    """A stride-1 convolution's output size along an axis of ``d`` pixels upsampled ``f``-fold and padded by
+    ``padding = (before, after)``."""
+    return f * d + padding[0] + padding[1] - k + 1
+
+
+def _fold_pays(pixels: int, channels: int, k: int) -> bool:
     """Whether :class:`Conv` computes an upsampled layer by :func:`upsample_conv` rather than upsampling first:
     always, except for layers whose time is weight traffic (:func:`_gemm_pays`; the phases' summed kernels hold
-    more taps than the kernel) and 1x1 kernels (one tap per phase: the same products, so only the copy saved)."""
-    return k > 1 and not _gemm_pays(pixels, channels) and all(o % f == 0 for o in out_hw)
+    more taps than the kernel) and 1x1 kernels (one tap per phase: the same products, so only the copy saved).
+    Odd output sizes :func:`upsample_conv` itself computes by the definition."""
+    return k > 1 and not _gemm_pays(pixels, channels)
 
 
 def _upsampled_conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
