@@ -37,7 +37,9 @@ def _assert_equal_to_second_order(ours, reference, x, kernel, value_atol):
     penalty = lambda conv: jax.grad(lambda w, x: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x) ** 2),
                                     argnums=(0, 1))(kernel, x)
     for a, b in zip(first(ours) + penalty(ours), first(reference) + penalty(reference)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        # float32 sums of terms as large as the array's largest: allow 2e-6 of that (an element that cancels to
+        # ~0.3 among values of ~130 may differ by 1.6e-4 when XLA orders the sums differently)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=max(1e-4, 2e-6 * float(np.max(np.abs(b)))))
 
 
 @pytest.mark.parametrize("h,w,k,s,p", [(5, 6, 4, 2, 1), (4, 5, 3, 2, 1), (6, 7, 3, 1, 1), (5, 5, 5, 3, 2),
