@@ -1,4 +1,5 @@
-"""Shared layers: the polyphase transposed convolution equals XLA's own, with PyTorch's output sizes."""
+"""Shared layers: the polyphase transposed convolution equals XLA's own, with PyTorch's output sizes; every other
+path a convolution takes equals XLA's own convolution."""
 
 import jax
 import jax.numpy as jnp
@@ -102,6 +103,59 @@ def test_conv_module_uses_the_small_output_path_with_flax_parameters():
     np.testing.assert_allclose(module.apply(params, x), expected + params["params"]["Conv_0"]["bias"], atol=1e-5)
 
 
+@pytest.mark.parametrize("n,h,w,k,s,p", [(1, 8, 9, 3, 2, 1), (2, 9, 8, 4, 2, 1), (1, 7, 7, 3, 2, 0),
+                                         (1, 10, 11, 5, 3, 2), (2, 6, 6, 4, 2, 0), (1, 9, 9, 1, 2, 0)])
+def test_space_to_depth_conv_matches_xla_to_second_order(n, h, w, k, s, p):
+    """Large strided convolutions run as stride-1 convolutions on the space-to-depth input (XLA:CPU's dilated
+    gradients of strided convolutions are slow); values, first and second derivatives must equal XLA's, for kernels
+    that tile into whole blocks and ones padded with zero taps, odd sizes whose last rows the stride skips, and no
+    padding."""
+    x = jax.random.normal(jax.random.key(0), (n, h, w, 3))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
+    ours = lambda x, w: layers._space_to_depth_conv(x, w, s, p)
+    _assert_equal_to_second_order(ours, _xla_conv(s, p), x, kernel, 1e-5)
+
+
+def test_conv_module_takes_space_to_depth_for_large_strided_outputs_only():
+    is_strided = lambda m, params, x: "window_strides=(2, 2)" in str(jax.make_jaxpr(lambda x: m.apply(params, x))(x))
+    four = layers.Conv(8, 4, strides=2, padding=1)
+    x = jax.random.normal(jax.random.key(2), (1, 32, 34, 3))  # -> 16 x 17: space-to-depth
+    params = four.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, params["params"]) == {"Conv_0": {"kernel": (4, 4, 3, 8), "bias": (8,)}}
+    assert not is_strided(four, params, x)
+    assert is_strided(four, params, x[:, :30])  # -> 15 rows: XLA's own
+    expected = _xla_conv(2, 1)(x, params["params"]["Conv_0"]["kernel"]) + params["params"]["Conv_0"]["bias"]
+    np.testing.assert_allclose(four.apply(params, x), expected, atol=1e-5)
+    three = layers.Conv(8, 3, strides=2, padding=1)  # 3x3: 16 taps for 9, so only on few input channels
+    for channels, strided in ((64, False), (65, True)):
+        x = jnp.ones((1, 32, 32, channels))
+        assert is_strided(three, three.init(jax.random.key(0), x), x) == strided
+
+
+@pytest.mark.parametrize("n,h,w,k,c_out", [(1, 6, 7, 3, 3), (2, 9, 8, 7, 1), (1, 5, 5, 4, 4), (3, 4, 6, 2, 2)])
+def test_few_outputs_conv_matches_xla_to_second_order(n, h, w, k, c_out):
+    """Stride-1 layers with few output channels are one matrix product and a sum of shifted taps, with a custom
+    VJP; values, first and second derivatives must equal XLA's VALID convolution."""
+    x = jax.random.normal(jax.random.key(0), (n, h, w, 5))
+    kernel = jax.random.normal(jax.random.key(1), (k, k, 5, c_out)) / k
+    _assert_equal_to_second_order(layers._few_outputs_conv, _xla_conv(1, 0), x, kernel, 1e-5)
+
+
+def test_conv_module_takes_the_matrix_product_for_few_output_channels_only():
+    uses_dot = lambda m, params, x: "dot_general" in str(jax.make_jaxpr(lambda x: m.apply(params, x))(x))
+    x = jax.random.normal(jax.random.key(2), (2, 12, 11, 6))
+    image = layers.Conv(layers.FEW_OUTPUTS, 7, padding=3)
+    params = image.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, params["params"]) == {"Conv_0": {"kernel": (7, 7, 6, 4), "bias": (4,)}}
+    assert uses_dot(image, params, x)
+    kernel, bias = params["params"]["Conv_0"]["kernel"], params["params"]["Conv_0"]["bias"]
+    np.testing.assert_allclose(image.apply(params, x), _xla_conv(1, 3)(x, kernel) + bias, atol=1e-5)
+    wider = layers.Conv(layers.FEW_OUTPUTS + 1, 7, padding=3)
+    assert not uses_dot(wider, wider.init(jax.random.key(0), x), x)
+    pointwise = layers.Conv(3, 1)  # a 1x1 kernel is a product already: XLA's own
+    assert not uses_dot(pointwise, pointwise.init(jax.random.key(0), x), x)
+
+
 @pytest.mark.parametrize("n,h,k,p", [(1, 6, 3, 1), (2, 5, 4, 1), (1, 7, 7, 3), (4, 4, 5, 2)])
 def test_padded_conv_kernel_gradient_matches_xla_to_second_order(n, h, k, p):
     """Stride-1 padded convolutions at small batches take their kernel gradient over the explicitly padded input
@@ -196,6 +250,8 @@ def _upsample_then_conv(factor, padding):
     (2, 3, 4, 3, 2, ((1, 1), (1, 1)), 5),  # the DCGAN generators' Upsample(2) + conv3 padding 1
     (1, 4, 3, 4, 2, ((2, 1), (2, 1)), 3),  # pix2pix's last layer (ZeroPad2d((1, 0, 1, 0)), conv4): phases stacked
     (5, 3, 3, 5, 2, ((2, 2), (2, 2)), 5),  # munit's conv5, above SMALL_BATCH (XLA's own kernel gradient)
+    (5, 3, 4, 3, 2, ((1, 1), (1, 1)), 5),  # above SMALL_BATCH: each phase its own convolution
+    (6, 4, 3, 3, 2, ((1, 1), (1, 1)), 3),  # few outputs above SMALL_BATCH: one convolution, phases at their offsets
     (1, 3, 2, 3, 3, ((1, 1), (0, 2)), 2),
     (1, 4, 5, 2, 2, ((0, -1), (-1, 0)), 5),  # phases with negative padding: the input cropped
     (1, 4, 5, 2, 2, ((0, -1), (-1, 0)), 1),
@@ -218,7 +274,12 @@ def test_conv_module_folds_the_upsampling_unless_the_layer_is_weight_bound():
     up = layers.upsample_nearest(x)
     assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, plain.init(jax.random.key(0), up))
     np.testing.assert_allclose(folded.apply(params, x), plain.apply(params, up), atol=1e-5)
-    assert convs(lambda x: folded.apply(params, x), x) == 4  # one per output phase, none on the upsampled image
+    # at small batches one convolution for all phases; above, one per phase; never one on the upsampled image
+    assert convs(lambda x: folded.apply(params, x), x) == 1
+    more = jax.random.normal(jax.random.key(3), (layers.SMALL_BATCH + 1, 3, 4, 5))
+    assert convs(lambda x: folded.apply(params, x), more) == 4
+    np.testing.assert_allclose(folded.apply(params, more), plain.apply(params, layers.upsample_nearest(more)),
+                               atol=1e-5)
     image = layers.Conv(3, 4, padding=((2, 1), (2, 1)), upsample=2)  # pix2pix's last layer
     weights = image.init(jax.random.key(0), x)
     kernel, bias = weights["params"]["Conv_0"]["kernel"], weights["params"]["Conv_0"]["bias"]

@@ -54,7 +54,11 @@ class Conv(nn.Module):
 
     Layers with no more output pixels (batch included) than output channels are computed as matrix products
     instead (:func:`_gemm_pays`); stride-1 padded ones at batch <= ``SMALL_BATCH`` take another kernel gradient
-    (:func:`_padded_conv_valid_kernel_grad`). Every path gives the same numbers (tests/test_nets.py).
+    (:func:`_padded_conv_valid_kernel_grad`); strided ones with outputs of 16x16 and more, as stride-1 convolutions
+    on the space-to-depth input (:func:`_space_to_depth_conv`); stride-1 ones with at most ``FEW_OUTPUTS`` output
+    channels (the layers that draw the image), as a matrix product and a sum of shifted taps
+    (:func:`_few_outputs_conv`). Every path gives the same numbers up to float
+    rounding (tests/test_nets.py).
 
     ``upsample``: the layer convolves the input nearest-upsampled by this factor (PyTorch-GAN's ``nn.Upsample`` +
     ``nn.Conv2d``), computed without the upsampled image where that pays (:func:`upsample_conv`). ``padding`` is
@@ -94,6 +98,10 @@ class Conv(nn.Module):
             conv_general_dilated = _gemm_conv_general  # same numbers, as matrix products: see _gemm_conv
         elif s > 1 and (self.polyphase_input_grad or _tiny_output(x.shape, k, s, p)):
             conv_general_dilated = _strided_conv_polyphase_grad  # same numbers, another input gradient: see there
+        elif s > 1 and _space_to_depth_pays(x.shape, k, s, p):
+            conv_general_dilated = _space_to_depth_conv_general  # same numbers, a stride-1 convolution: see there
+        elif s == 1 and k > 1 and self.features <= FEW_OUTPUTS:
+            conv_general_dilated = _few_outputs_conv_general  # same numbers, a matrix product first: see there
         elif s == 1 and p > 0 and x.shape[0] <= SMALL_BATCH:
             conv_general_dilated = _padded_conv_valid_kernel_grad  # same numbers, another kernel gradient: see there
         return nn.Conv(self.features, (k, k), strides=(s, s), padding=((p, p), (p, p)), use_bias=self.use_bias,
@@ -184,7 +192,118 @@ def _strided_conv_bwd(strides, padding, residuals, g):
 _strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
 
 
-# Upsampled layers with at most this many output channels compute their phases as one convolution (upsample_conv).
+def _space_to_depth_pays(shape, k: int, s: int, p: int) -> bool:
+    """Whether a strided convolution is computed by :func:`_space_to_depth_conv`: outputs of at least 16x16 whose
+    kernel tiles into whole blocks (k a multiple of s: no zero taps) or whose input has at most 64 channels (a 3x3
+    kernel at stride 2 becomes 2x2 blocks, 16 taps for 9: the waste only pays back on few input channels)."""
+    return (all(_out_size(d, k, s, p) >= 16 for d in shape[1:3])
+            and (k % s == 0 or shape[3] <= 64))
+
+
+def _space_to_depth_conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                                 dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                                 preferred_element_type=None):
+    """``lax.conv_general_dilated`` for a square-strided, symmetrically padded NHWC convolution, computed by
+    :func:`_space_to_depth_conv` (see there for why; :func:`_space_to_depth_pays` for when)."""
+    s, p = _square_stride_and_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                      dimension_numbers, feature_group_count, batch_group_count)
+    return _space_to_depth_conv(lhs, rhs, s, p)
+
+
+def _space_to_depth_conv(x, kernel, s: int, p: int):
+    """A stride-``s`` convolution as a stride-1 VALID one on the space-to-depth input: the padded input cut into
+    s x s blocks, each block's pixels stacked on the channels (``[n, i, j, (a, b, c)] = x[n, s i + a - p,
+    s j + b - p, c]``), and the kernel, padded with zero taps to a multiple of s, cut the same way: the same products as the strided
+    convolution, summed in another order. JAX differentiates through the rearrangements.
+
+    Why: XLA:CPU computes a strided convolution's gradients as dilated convolutions (the output gradient dilated
+    for the input gradient, the window dilated for the kernel gradient) that run at a fraction of its stride-1 rate
+    (the kernel gradient of cyclegan's first downsampling layer, 2.4 GFLOP, took 109 ms where a stride-1 layer of
+    that size takes ~40). Forward + both gradients, batch 1, 2-core CPU, ms, XLA -> this: cyclegan's 3x3 64 -> 128
+    at 256 px 238 -> 161, its critic's 4x4 layers at 256 / 128 / 64 / 32 px 18.6 / 72 / 54 / 46 -> 9.1 / 33 / 30 /
+    38, pix2pix's 4x4 64 -> 128 at 128 px 89 -> 36; batch 8-64: bicyclegan's 4x4 64 -> 128 at 64 px 108 -> 60,
+    discogan's 64 -> 128 at 32 px 212 -> 168, srgan's 3x3 64 -> 64 at 256 px 520 -> 440. Slower where the
+    output is small (dcgan's 8 -> 4 px, 2.2 -> 3.8) or a 3x3 kernel meets many input channels (srgan's 128 -> 128
+    at 128 px 297 -> 315), which :func:`_space_to_depth_pays` leaves to XLA."""
+    n, h, w, c = x.shape
+    k, c_out = kernel.shape[0], kernel.shape[3]
+    blocks = -(-k // s)  # the kernel's side in blocks
+    ho, wo = _out_size(h, k, s, p), _out_size(w, k, s, p)
+    hs, ws = s * (ho + blocks - 1), s * (wo + blocks - 1)  # the input rows and columns the output reads, padded
+    zero = jnp.zeros((), x.dtype)
+    x = jax.lax.pad(x, zero, ((0, 0, 0), (p, hs - h - p, 0), (p, ws - w - p, 0), (0, 0, 0)))  # negative: crops
+    x = x.reshape(n, hs // s, s, ws // s, s, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, hs // s, ws // s, s * s * c)
+    kernel = jnp.pad(kernel, ((0, s * blocks - k), (0, s * blocks - k), (0, 0), (0, 0)))
+    kernel = kernel.reshape(blocks, s, blocks, s, c, c_out).transpose(0, 2, 1, 3, 4, 5)
+    return jax.lax.conv_general_dilated(x, kernel.reshape(blocks, blocks, s * s * c, c_out), (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _few_outputs_conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                              dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                              preferred_element_type=None):
+    """``lax.conv_general_dilated`` for a stride-1, zero-padded NHWC convolution, computed by
+    :func:`_few_outputs_conv` over the explicitly padded input (used for layers with few output channels)."""
+    padding = _stride1_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                               feature_group_count, batch_group_count)
+    lhs = jax.lax.pad(lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
+    return _few_outputs_conv(lhs, rhs)
+
+
+def _few_outputs_conv_impl(x, kernel):
+    """A stride-1 VALID convolution as one matrix product and a sum of shifted taps (kn2row): every input pixel
+    times the kernel as (in, k k out), ``z[n, i, j, a, b] = x[n, i, j] @ kernel[a, b]``, then ``y[n, i, j] =
+    sum_ab z[n, i + a, j + b, a, b]``. Its custom VJP spreads the output gradient over the taps the same way back
+    (:func:`_spread_taps`) and takes both gradients as matrix products.
+
+    Why: with few output channels (3 for an RGB image) XLA:CPU's convolution spends its time gathering each
+    output pixel's k x k x in patch, whatever the output count (cyclegan's last layer, 64 -> 3..16 channels, 7x7 at
+    256 px: 192-207 ms forward + both gradients for any of them); the product reads each input pixel once.
+    Forward + both gradients, 2-core CPU, ms, XLA -> this: cyclegan's last layer (batch 1, 256 px, 7x7) 183-196 ->
+    115-118, srgan's (batch 4, 256 px, 9x9) 1,195-1,388 -> 771-915, stargan's (batch 16, 128 px, 7x7) 530-700 ->
+    440-453, a 3x3 one at batch 4, 256 px 183-222 -> 135-164, at batch 64, 32 px 36-39 -> 18."""
+    k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    n, h, w, _ = x.shape
+    z = _dot(x.reshape(-1, c_in), _taps_as_columns(kernel), 1, 0).reshape(n, h, w, k, k, c_out)
+    ho, wo = h - k + 1, w - k + 1
+    return sum(z[:, a:a + ho, b:b + wo, a, b] for a in range(k) for b in range(k))
+
+
+def _taps_as_columns(kernel):
+    """``[k, k, in, out]`` -> ``[in, (a, b, out)]``."""
+    k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    return kernel.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
+
+
+def _spread_taps(g, k: int, out_hw):
+    """The adjoint of the sum of shifted taps: ``dz[n, i + a, j + b, a, b] = g[n, i, j]`` (zero elsewhere)."""
+    (h, w), (ho, wo) = out_hw, g.shape[1:3]
+    padded = jnp.pad(g, ((0, 0), (k - 1, h - ho), (k - 1, w - wo), (0, 0)))  # padded[r] = g[r - (k - 1)]
+    return jnp.stack([jnp.stack([padded[:, k - 1 - a:k - 1 - a + h, k - 1 - b:k - 1 - b + w] for b in range(k)],
+                                axis=3) for a in range(k)], axis=3)  # [n, h, w, a, b, out]
+
+
+_few_outputs_conv = jax.custom_vjp(_few_outputs_conv_impl)
+
+
+def _few_outputs_conv_fwd(x, kernel):
+    return _few_outputs_conv_impl(x, kernel), (x, kernel)
+
+
+def _few_outputs_conv_bwd(residuals, g):
+    x, kernel = residuals
+    k, c_in = kernel.shape[0], kernel.shape[2]
+    dz = _spread_taps(g, k, x.shape[1:3]).reshape(-1, k * k * g.shape[3])
+    dx = _dot(dz, _taps_as_columns(kernel), 1, 1).reshape(x.shape)
+    dcolumns = _dot(x.reshape(-1, c_in), dz, 0, 0)  # [in, (a, b, out)]
+    return dx, dcolumns.reshape(c_in, k, k, -1).transpose(1, 2, 0, 3)
+
+
+_few_outputs_conv.defvjp(_few_outputs_conv_fwd, _few_outputs_conv_bwd)
+
+
+# Layers with at most this many output channels: stride-1 ones are computed by _few_outputs_conv, upsampled ones
+# stack their phases into one convolution (upsample_conv).
 FEW_OUTPUTS = 4
 
 # Batches up to this size take the explicit-padding kernel gradient of stride-1 padded convolutions (see there).
@@ -559,8 +678,13 @@ def upsample_conv(x, kernel, factor: int, padding):
     cyclegan's 256 -> 128 at 64 px, batch 1, 223 -> 91; munit's conv5, 128 -> 64 at 64 px, 128 -> 22.
     Layers that draw the image (at most ``FEW_OUTPUTS`` channels) stack the phases' kernels, zero-padded to a
     common window, into one convolution with ``f**2`` times the outputs: such a layer's time is passes over its
-    input, one instead of ``f**2`` (pix2pix's last layer 58 -> 23 ms). Same numbers as the definition
-    (tests/test_nets.py), up to float summation order."""
+    input, one instead of ``f**2`` (pix2pix's last layer 58 -> 23 ms). At batches up to ``SMALL_BATCH`` every
+    layer takes one convolution, each phase's sub-kernel at the window's first tap and its output read shifted by
+    the phase's offset: no zero taps, and one wide convolution instead of four narrow ones (cyclegan's 256 -> 128
+    at 64 px 150 -> 122-137 ms, 128 -> 64 at 128 px 183-205 -> 130-160; at batch 64 the four convolutions stay
+    faster: DCGAN's 128 -> 128 at 8 px, forward / input / kernel gradient 22 / 23 / 25 ms, one convolution 24 / 45 /
+    35 even with its kernel gradient over the explicitly padded input). Same numbers as the definition (tests/test_nets.py), up to
+    float summation order."""
     f, k, c_out = factor, kernel.shape[0], kernel.shape[3]
     n, h, w, _ = x.shape
     (pt, pb), (pl, pr) = padding
@@ -570,24 +694,48 @@ def upsample_conv(x, kernel, factor: int, padding):
     m = (out_hw[0] // f, out_hw[1] // f)
     phases = (_phase_taps(k, f, pt), _phase_taps(k, f, pl))  # per axis: [(first input offset, taps per offset)]
 
-    def window(first, groups, axis):  # a phase's zero padding of x (before, after) along one axis
-        return (-first, m[axis] - 1 + first + len(groups) - 1 - (x.shape[1 + axis] - 1))
+    if n > SMALL_BATCH and c_out > FEW_OUTPUTS:  # each phase its own convolution
+        def window(sub, firsts):  # the phase's zero padding of x, (before, after) per axis
+            return [(-firsts[a], m[a] + firsts[a] + sub.shape[a] - 1 - x.shape[1 + a]) for a in range(2)]
 
-    subs = []  # [(sub-kernel, (y window, x window))] in phase order (cy, cx)
+        y = jnp.stack([_stride1_conv(x, sub, window(sub, firsts))
+                       for sub, firsts in _phase_kernels_upsampled(kernel, phases)], axis=3)  # [n, my, mx, phase, out]
+        return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+    # One convolution with f**2 times the outputs: every phase's sub-kernel sits in a common window, either at the
+    # offset of its first input pixel (zero taps fill the rest: the output needs no shifts) or, at small batches,
+    # at the window's first tap, its output read shifted by that offset (no zero taps, one more output row and
+    # column to compute for 3x3 kernels).
+    shifted = n <= SMALL_BATCH
+    lo = [min(first for first, _ in ph) for ph in phases]  # per axis: the first input offset of any phase
+    if shifted:  # the window: the longest sub-kernel; the output: m plus the largest shift
+        size = [max(len(groups) for _, groups in ph) for ph in phases]
+        extra = [max(first for first, _ in ph) - lo[a] for a, ph in enumerate(phases)]
+    else:  # the window: every phase's taps at their offsets
+        size = [max(first + len(groups) for first, groups in ph) - lo[a] for a, ph in enumerate(phases)]
+        extra = [0, 0]
+    stacked = []
+    for sub, firsts in _phase_kernels_upsampled(kernel, phases):
+        at = [0 if shifted else firsts[a] - lo[a] for a in range(2)]  # the sub-kernel's first tap in the window
+        stacked.append(jnp.pad(sub, [(at[a], size[a] - at[a] - sub.shape[a]) for a in range(2)] + [(0, 0)] * 2))
+    pad = [(-lo[a], m[a] + extra[a] + lo[a] + size[a] - 1 - x.shape[1 + a]) for a in range(2)]
+    y = _stride1_conv(x, jnp.concatenate(stacked, axis=3), pad)  # [n, my + extra, mx + extra, (cy, cx, out)]
+    y = y.reshape(n, m[0] + extra[0], m[1] + extra[1], f, f, c_out)
+    if shifted:
+        y = jnp.stack([jnp.stack([y[:, fy - lo[0]:fy - lo[0] + m[0], fx - lo[1]:fx - lo[1] + m[1], cy, cx]
+                                  for cx, (fx, _) in enumerate(phases[1])], axis=3)
+                       for cy, (fy, _) in enumerate(phases[0])], axis=3)  # [n, my, mx, cy, cx, out]
+    return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+
+
+def _phase_kernels_upsampled(kernel, phases):
+    """``[(sub-kernel, (first input row offset, first column offset))]`` of an upsampled convolution's phases, in
+    phase order ``(cy, cx)``: per phase, the taps landing on one input pixel summed (:func:`_phase_taps`)."""
+    out = []
     for first_y, groups_y in phases[0]:
         rows = jnp.stack([sum(kernel[t] for t in g) for g in groups_y])
         for first_x, groups_x in phases[1]:
-            sub = jnp.stack([sum(rows[:, t] for t in g) for g in groups_x], axis=1)
-            subs.append((sub, (window(first_y, groups_y, 0), window(first_x, groups_x, 1))))
-    if c_out <= FEW_OUTPUTS:
-        common = [(max(win[a][0] for _, win in subs), max(win[a][1] for _, win in subs)) for a in range(2)]
-        stacked = jnp.concatenate([jnp.pad(sub, ((common[0][0] - win[0][0], common[0][1] - win[0][1]),
-                                                 (common[1][0] - win[1][0], common[1][1] - win[1][1]),
-                                                 (0, 0), (0, 0))) for sub, win in subs], axis=3)
-        y = _stride1_conv(x, stacked, common)  # [n, my, mx, (cy, cx, out)]
-    else:
-        y = jnp.stack([_stride1_conv(x, sub, win) for sub, win in subs], axis=3)  # [n, my, mx, (cy, cx), out]
-    return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+            out.append((jnp.stack([sum(rows[:, t] for t in g) for g in groups_x], axis=1), (first_y, first_x)))
+    return out
 
 
 def _phase_taps(k: int, f: int, lo: int):
