@@ -213,13 +213,13 @@ def _space_to_depth_conv_general(lhs, rhs, window_strides, padding, lhs_dilation
 def _space_to_depth_conv(x, kernel, s: int, p: int):
     """A stride-``s`` convolution as a stride-1 VALID one on the space-to-depth input: the padded input cut into
     s x s blocks, each block's pixels stacked on the channels (``[n, i, j, (a, b, c)] = x[n, s i + a - p,
-    s j + b - p, c]``), and the kernel, padded with zero taps to a multiple of s, cut the same way: the same products as the strided
-    convolution, summed in another order. JAX differentiates through the rearrangements.
+    s j + b - p, c]``), and the kernel, padded with zero taps to a multiple of s, cut the same way: the same
+    products as the strided convolution, summed in another order. JAX differentiates through the rearrangements.
 
     Why: XLA:CPU computes a strided convolution's gradients as dilated convolutions (the output gradient dilated
     for the input gradient, the window dilated for the kernel gradient) that run at a fraction of its stride-1 rate
-    (the kernel gradient of cyclegan's first downsampling layer, 2.4 GFLOP, took 109 ms where a stride-1 layer of
-    that size takes ~40). Forward + both gradients, batch 1, 2-core CPU, ms, XLA -> this: cyclegan's 3x3 64 -> 128
+    (the kernel gradient of cyclegan's first downsampling layer, 2.4 GFLOP, took 109 ms where a stride-1 residual layer's,
+    twice the arithmetic, takes ~43). Forward + both gradients, batch 1, 2-core CPU, ms, XLA -> this: cyclegan's 3x3 64 -> 128
     at 256 px 238 -> 161, its critic's 4x4 layers at 256 / 128 / 64 / 32 px 18.6 / 72 / 54 / 46 -> 9.1 / 33 / 30 /
     38, pix2pix's 4x4 64 -> 128 at 128 px 89 -> 36; batch 8-64: bicyclegan's 4x4 64 -> 128 at 64 px 108 -> 60,
     discogan's 64 -> 128 at 32 px 212 -> 168, srgan's 3x3 64 -> 64 at 256 px 520 -> 440. Slower where the
@@ -683,8 +683,8 @@ def upsample_conv(x, kernel, factor: int, padding):
     the phase's offset: no zero taps, and one wide convolution instead of four narrow ones (cyclegan's 256 -> 128
     at 64 px 150 -> 122-137 ms, 128 -> 64 at 128 px 183-205 -> 130-160; at batch 64 the four convolutions stay
     faster: DCGAN's 128 -> 128 at 8 px, forward / input / kernel gradient 22 / 23 / 25 ms, one convolution 24 / 45 /
-    35 even with its kernel gradient over the explicitly padded input). Same numbers as the definition (tests/test_nets.py), up to
-    float summation order."""
+    35 even with its kernel gradient over the explicitly padded input). Same numbers as the definition
+    (tests/test_nets.py), up to float summation order."""
     f, k, c_out = factor, kernel.shape[0], kernel.shape[3]
     n, h, w, _ = x.shape
     (pt, pb), (pl, pr) = padding
