@@ -216,15 +216,15 @@ def _space_to_depth_conv(x, kernel, s: int, p: int):
     s j + b - p, c]``), and the kernel, padded with zero taps to a multiple of s, cut the same way: the same
     products as the strided convolution, summed in another order. JAX differentiates through the rearrangements.
 
-    Why: XLA:CPU computes a strided convolution's gradients as dilated convolutions (the output gradient dilated
-    for the input gradient, the window dilated for the kernel gradient) that run at a fraction of its stride-1 rate
-    (the kernel gradient of cyclegan's first downsampling layer, 2.4 GFLOP, took 109 ms where a stride-1 residual
+    Why: XLA:CPU computes a strided convolution's gradients as dilated convolutions (the output gradient dilated for
+    the input gradient, the window dilated for the kernel gradient) that run at a fraction of its stride-1 rate (the
+    kernel gradient of cyclegan's first downsampling layer, 2.4 GFLOP, took 109 ms where a stride-1 residual
     layer's, twice the arithmetic, takes ~43). Forward + both gradients, batch 1, 2-core CPU, ms, XLA -> this:
-    cyclegan's 3x3 64 -> 128 at 256 px 238 -> 161, its critic's 4x4 layers at 256 / 128 / 64 / 32 px 18.6 / 72 /
-    54 / 46 -> 9.1 / 33 / 30 / 38, pix2pix's 4x4 64 -> 128 at 128 px 89 -> 36; batch 8-64: bicyclegan's 4x4 64 -> 128 at 64 px 108 -> 60,
-    discogan's 64 -> 128 at 32 px 212 -> 168, srgan's 3x3 64 -> 64 at 256 px 520 -> 440. Slower where the
-    output is small (dcgan's 8 -> 4 px, 2.2 -> 3.8) or a 3x3 kernel meets many input channels (srgan's 128 -> 128
-    at 128 px 297 -> 315), which :func:`_space_to_depth_pays` leaves to XLA."""
+    cyclegan's 3x3 64 -> 128 at 256 px 238 -> 161, its critic's 4x4 layers at 256 / 128 / 64 / 32 px 18.6 / 72 / 54
+    / 46 -> 9.1 / 33 / 30 / 38, pix2pix's 4x4 64 -> 128 at 128 px 89 -> 36; batch 8-64: bicyclegan's 4x4 64 -> 128
+    at 64 px 108 -> 60, discogan's 64 -> 128 at 32 px 212 -> 168, srgan's 3x3 64 -> 64 at 256 px 520 -> 440. Slower
+    where the output is small (dcgan's 8 -> 4 px, 2.2 -> 3.8) or a 3x3 kernel meets many input channels (srgan's 128
+    -> 128 at 128 px 297 -> 315), which :func:`_space_to_depth_pays` leaves to XLA."""
     n, h, w, c = x.shape
     k, c_out = kernel.shape[0], kernel.shape[3]
     blocks = -(-k // s)  # the kernel's side in blocks
