@@ -57,8 +57,7 @@ class Conv(nn.Module):
     (:func:`_padded_conv_valid_kernel_grad`); strided ones with outputs of 16x16 and more, as stride-1 convolutions
     on the space-to-depth input (:func:`_space_to_depth_conv`); stride-1 ones with at most ``FEW_OUTPUTS`` output
     channels (the layers that draw the image), as a matrix product and a sum of shifted taps
-    (:func:`_few_outputs_conv`). Every path gives the same numbers up to float
-    rounding (tests/test_nets.py).
+    (:func:`_few_outputs_conv`). Every path gives the same numbers up to float rounding (tests/test_nets.py).
 
     ``upsample``: the layer convolves the input nearest-upsampled by this factor (PyTorch-GAN's ``nn.Upsample`` +
     ``nn.Conv2d``), computed without the upsampled image where that pays (:func:`upsample_conv`). ``padding`` is
