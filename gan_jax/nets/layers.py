@@ -275,11 +275,9 @@ def _taps_as_columns(kernel):
 
 
 def _spread_taps(g, k: int, out_hw):
-    """The adjoint of the sum of shifted taps: ``dz[n, i + a, j + b, a, b] = g[n, i, j]`` (zero elsewhere)."""
-    (h, w), (ho, wo) = out_hw, g.shape[1:3]
-    padded = jnp.pad(g, ((0, 0), (k - 1, h - ho), (k - 1, w - wo), (0, 0)))  # padded[r] = g[r - (k - 1)]
-    return jnp.stack([jnp.stack([padded[:, k - 1 - a:k - 1 - a + h, k - 1 - b:k - 1 - b + w] for b in range(k)],
-                                axis=3) for a in range(k)], axis=3)  # [n, h, w, a, b, out]
+    """The adjoint of the sum of shifted taps: ``dz[n, i + a, j + b, a, b] = g[n, i, j]`` (zero elsewhere), i.e.
+    :func:`_patches` of ``g`` padded by ``k - 1`` with the taps reversed."""
+    return _patches(g, k, 1, k - 1, out_hw)[:, :, :, ::-1, ::-1]  # [n, h, w, a, b, out]
 
 
 _few_outputs_conv = jax.custom_vjp(_few_outputs_conv_impl)
@@ -699,12 +697,18 @@ def upsample_conv(x, kernel, factor: int, padding):
 
         y = jnp.stack([_stride1_conv(x, sub, window(sub, firsts))
                        for sub, firsts in _phase_kernels_upsampled(kernel, phases)], axis=3)  # [n, my, mx, phase, out]
-        return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+    else:
+        y = _stacked_phases_conv(x, kernel, phases, m, shifted=n <= SMALL_BATCH)
+    return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+
+
+def _stacked_phases_conv(x, kernel, phases, m, shifted: bool):
+    """The phases of :func:`upsample_conv` as one convolution, ``[n, my, mx, cy, cx, out]``."""
+    n, f, c_out = x.shape[0], len(phases[0]), kernel.shape[3]
     # One convolution with f**2 times the outputs: every phase's sub-kernel sits in a common window, either at the
     # offset of its first input pixel (zero taps fill the rest: the output needs no shifts) or, at small batches,
     # at the window's first tap, its output read shifted by that offset (no zero taps, one more output row and
     # column to compute for 3x3 kernels).
-    shifted = n <= SMALL_BATCH
     lo = [min(first for first, _ in ph) for ph in phases]  # per axis: the first input offset of any phase
     if shifted:  # the window: the longest sub-kernel; the output: m plus the largest shift
         size = [max(len(groups) for _, groups in ph) for ph in phases]
@@ -723,7 +727,7 @@ def upsample_conv(x, kernel, factor: int, padding):
         y = jnp.stack([jnp.stack([y[:, fy - lo[0]:fy - lo[0] + m[0], fx - lo[1]:fx - lo[1] + m[1], cy, cx]
                                   for cx, (fx, _) in enumerate(phases[1])], axis=3)
                        for cy, (fy, _) in enumerate(phases[0])], axis=3)  # [n, my, mx, cy, cx, out]
-    return y.reshape(n, m[0], m[1], f, f, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(n, *out_hw, c_out)
+    return y
 
 
 def _phase_kernels_upsampled(kernel, phases):
