@@ -1,4 +1,4 @@
-"""Shared layers: the polyphase transposed convolution equals XLA's own, with PyTorch's output sizes; every other
+"""Shared layers: the phase-stacked transposed convolution equals XLA's own, with PyTorch's output sizes; every other
 path a convolution takes equals XLA's own convolution."""
 
 import jax
@@ -54,10 +54,13 @@ def test_conv_transpose_matches_definition(h, w, k, s, p):
     np.testing.assert_allclose(ours, _reference(jnp.asarray(x), jnp.asarray(kernel), s, p), atol=1e-4)
 
 
-@pytest.mark.parametrize("h,k,s,p", [(4, 4, 2, 1), (5, 3, 2, 1), (4, 5, 3, 2), (3, 2, 2, 0), (3, 6, 3, 1)])
+@pytest.mark.parametrize("h,k,s,p", [(4, 4, 2, 1), (5, 3, 2, 1), (4, 5, 3, 2), (3, 2, 2, 0), (3, 6, 3, 1),
+                                     (6, 4, 2, 3), (3, 1, 2, 0)])
 def test_conv_transpose_gradients_match_xla_to_second_order(h, k, s, p):
-    """The custom VJP assembles the kernel gradient from the phases' (interleaved when s divides k, scattered
-    otherwise); first and second derivatives must equal XLA's."""
+    """The custom VJP takes the input gradient as a strided convolution and the kernel gradient from the stacked
+    convolution's, its output gradient laid out phase by phase; kernels that the stride does not divide are padded
+    with zero taps (5 -> 6, 1 -> 2), and padding 3 of a 4x4 kernel crops the stacked convolution's input. First and
+    second derivatives must equal XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 5, 3))
     _assert_equal_to_second_order(lambda x, kern: layers.conv_transpose(x, kern, s, p),
@@ -132,13 +135,16 @@ def test_conv_module_takes_space_to_depth_for_large_strided_outputs_only():
         assert is_strided(three, three.init(jax.random.key(0), x), x) == strided
 
 
+@pytest.mark.parametrize("planar", [False, True])
 @pytest.mark.parametrize("n,h,w,k,c_out", [(1, 6, 7, 3, 3), (2, 9, 8, 7, 1), (1, 5, 5, 4, 4), (3, 4, 6, 2, 2)])
-def test_few_outputs_conv_matches_xla_to_second_order(n, h, w, k, c_out):
+def test_few_outputs_conv_matches_xla_to_second_order(n, h, w, k, c_out, planar):
     """Stride-1 layers with few output channels are one matrix product and a sum of shifted taps, with a custom
-    VJP; values, first and second derivatives must equal XLA's VALID convolution."""
+    VJP, the taps laid out pixel by pixel or plane by plane; values, first and second derivatives must equal XLA's
+    VALID convolution."""
     x = jax.random.normal(jax.random.key(0), (n, h, w, 5))
     kernel = jax.random.normal(jax.random.key(1), (k, k, 5, c_out)) / k
-    _assert_equal_to_second_order(layers._few_outputs_conv, _xla_conv(1, 0), x, kernel, 1e-5)
+    _assert_equal_to_second_order(lambda x, kern: layers._few_outputs_conv(x, kern, planar), _xla_conv(1, 0), x,
+                                  kernel, 1e-5)
 
 
 def test_conv_module_takes_the_matrix_product_for_few_output_channels_only():
@@ -150,6 +156,9 @@ def test_conv_module_takes_the_matrix_product_for_few_output_channels_only():
     assert uses_dot(image, params, x)
     kernel, bias = params["params"]["Conv_0"]["kernel"], params["params"]["Conv_0"]["bias"]
     np.testing.assert_allclose(image.apply(params, x), _xla_conv(1, 3)(x, kernel) + bias, atol=1e-5)
+    wide = jax.random.normal(jax.random.key(3), (1, 5, 48, 6))  # 7 * 7 taps * 48 columns: planar (_planar_pays)
+    assert layers._planar_pays(7, 48) and not layers._planar_pays(7, 11)
+    np.testing.assert_allclose(image.apply(params, wide), _xla_conv(1, 3)(wide, kernel) + bias, atol=1e-5)
     wider = layers.Conv(layers.FEW_OUTPUTS + 1, 7, padding=3)
     assert not uses_dot(wider, wider.init(jax.random.key(0), x), x)
     pointwise = layers.Conv(3, 1)  # a 1x1 kernel is a product already: XLA's own

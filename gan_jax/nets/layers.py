@@ -246,26 +246,45 @@ def _few_outputs_conv_general(lhs, rhs, window_strides, padding, lhs_dilation=No
     padding = _stride1_padding(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
                                feature_group_count, batch_group_count)
     lhs = jax.lax.pad(lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)))
-    return _few_outputs_conv(lhs, rhs)
+    k = rhs.shape[0]
+    return _few_outputs_conv(lhs, rhs, _planar_pays(k, lhs.shape[2] - k + 1))
 
 
-def _few_outputs_conv_impl(x, kernel):
+def _few_outputs_conv_impl(x, kernel, planar: bool):
     """A stride-1 VALID convolution as one matrix product and a sum of shifted taps (kn2row): every input pixel
     times the kernel as (in, k k out), ``z[n, i, j, a, b] = x[n, i, j] @ kernel[a, b]``, then ``y[n, i, j] =
     sum_ab z[n, i + a, j + b, a, b]``. Its custom VJP spreads the output gradient over the taps the same way back
     (:func:`_spread_taps`) and takes both gradients as matrix products.
 
+    ``planar`` (:func:`_planar_pays`: wide images, large kernels) lays ``z`` out as ``[a, b, out, n, i, j]``, the
+    product taken the other way round, so each tap's shifted read and the gradient's spread are whole contiguous
+    rows rather than runs of ``out`` (1-4) values: forward + both gradients 1.2-1.5x faster on such layers (2-core
+    CPU, ms: cyclegan's and unit's last layer 78-112 -> 63-74, srgan's 738-847 -> 611-651, stargan's 333-371 ->
+    244-288, munit's (7x7, 128 px) 13-21 -> 10-12, esrgan's 3x3 at batch 4, 256 px 70-84 -> 60), slower on small
+    images (3x3, batch 64, 32 px: 6.2 -> 8.1-8.6).
+
     Why: with few output channels (3 for an RGB image) XLA:CPU's convolution spends its time gathering each
     output pixel's k x k x in patch, whatever the output count (cyclegan's last layer, 64 -> 3..16 channels, 7x7 at
     256 px: 192-207 ms forward + both gradients for any of them); the product reads each input pixel once.
-    Forward + both gradients, 2-core CPU, ms, XLA -> this: cyclegan's last layer (batch 1, 256 px, 7x7) 183-196 ->
-    115-118, srgan's (batch 4, 256 px, 9x9) 1,195-1,388 -> 771-915, stargan's (batch 16, 128 px, 7x7) 530-700 ->
-    440-453, a 3x3 one at batch 4, 256 px 183-222 -> 135-164, at batch 64, 32 px 36-39 -> 18."""
+    Forward + both gradients, 2-core CPU, ms, XLA -> this (pixel-major ``z``): cyclegan's last layer (batch 1,
+    256 px, 7x7) 183-196 -> 115-118, srgan's (batch 4, 256 px, 9x9) 1,195-1,388 -> 771-915, stargan's (batch 16,
+    128 px, 7x7) 530-700 -> 440-453, a 3x3 one at batch 4, 256 px 183-222 -> 135-164, at batch 64, 32 px 36-39 ->
+    18."""
     k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     n, h, w, _ = x.shape
-    z = _dot(x.reshape(-1, c_in), _taps_as_columns(kernel), 1, 0).reshape(n, h, w, k, k, c_out)
     ho, wo = h - k + 1, w - k + 1
+    columns, pixels = _taps_as_columns(kernel), x.reshape(-1, c_in)
+    if planar:
+        z = _dot(columns, pixels, 0, 1).reshape(k, k, c_out, n, h, w)
+        return sum(z[a, b, :, :, a:a + ho, b:b + wo] for a in range(k) for b in range(k)).transpose(1, 2, 3, 0)
+    z = _dot(pixels, columns, 1, 0).reshape(n, h, w, k, k, c_out)
     return sum(z[:, a:a + ho, b:b + wo, a, b] for a in range(k) for b in range(k))
+
+
+def _planar_pays(k: int, width: int) -> bool:
+    """Whether :func:`_few_outputs_conv` lays its taps out as planes: when a tap's rows are long and there are many
+    taps (measured: 3x3 wins from 256 px on, 7x7 from 128 px; 3x3 at 128 px and 5x5 at 32 px tie or lose)."""
+    return k * k * width >= 2048
 
 
 def _taps_as_columns(kernel):
@@ -274,26 +293,32 @@ def _taps_as_columns(kernel):
     return kernel.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out)
 
 
-def _spread_taps(g, k: int, out_hw):
+def _spread_taps(g, k: int, out_hw, planar: bool):
     """The adjoint of the sum of shifted taps: ``dz[n, i + a, j + b, a, b] = g[n, i, j]`` (zero elsewhere), i.e.
-    :func:`_patches` of ``g`` padded by ``k - 1`` with the taps reversed."""
-    return _patches(g, k, 1, k - 1, out_hw)[:, :, :, ::-1, ::-1]  # [n, h, w, a, b, out]
+    :func:`_patches` of ``g`` padded by ``k - 1`` with the taps reversed; ``planar``: ``[(a, b, out), pixels]``."""
+    if not planar:
+        return _patches(g, k, 1, k - 1, out_hw)[:, :, :, ::-1, ::-1].reshape(-1, k * k * g.shape[3])
+    planes = jnp.pad(g.transpose(3, 0, 1, 2), ((0, 0), (0, 0), (k - 1, k - 1), (k - 1, k - 1)))  # [out, n, ...]
+    h, w = out_hw
+    return jnp.stack([jnp.stack([planes[:, :, k - 1 - a:k - 1 - a + h, k - 1 - b:k - 1 - b + w] for b in range(k)])
+                      for a in range(k)]).reshape(k * k * g.shape[3], -1)
 
 
-_few_outputs_conv = jax.custom_vjp(_few_outputs_conv_impl)
+_few_outputs_conv = jax.custom_vjp(_few_outputs_conv_impl, nondiff_argnums=(2,))
 
 
-def _few_outputs_conv_fwd(x, kernel):
-    return _few_outputs_conv_impl(x, kernel), (x, kernel)
+def _few_outputs_conv_fwd(x, kernel, planar):
+    return _few_outputs_conv_impl(x, kernel, planar), (x, kernel)
 
 
-def _few_outputs_conv_bwd(residuals, g):
+def _few_outputs_conv_bwd(planar, residuals, g):
     x, kernel = residuals
     k, c_in = kernel.shape[0], kernel.shape[2]
-    dz = _spread_taps(g, k, x.shape[1:3]).reshape(-1, k * k * g.shape[3])
-    dx = _dot(dz, _taps_as_columns(kernel), 1, 1).reshape(x.shape)
-    dcolumns = _dot(x.reshape(-1, c_in), dz, 0, 0)  # [in, (a, b, out)]
-    return dx, dcolumns.reshape(c_in, k, k, -1).transpose(1, 2, 0, 3)
+    columns, pixels = _taps_as_columns(kernel), x.reshape(-1, c_in)
+    dz = _spread_taps(g, k, x.shape[1:3], planar)  # [pixels, (a, b, out)], planar: transposed
+    dx = _dot(dz, columns, 0 if planar else 1, 1)
+    dcolumns = _dot(pixels, dz, 0, 1 if planar else 0)  # [in, (a, b, out)]
+    return dx.reshape(x.shape), dcolumns.reshape(c_in, k, k, -1).transpose(1, 2, 0, 3)
 
 
 _few_outputs_conv.defvjp(_few_outputs_conv_fwd, _few_outputs_conv_bwd)
@@ -376,14 +401,13 @@ class ConvTranspose(nn.Module):
 
 
 class _PolyphaseConvTranspose(nn.Module):
-    """A transposed convolution computed as ``strides**2`` ordinary convolutions, one per output phase.
+    """A transposed convolution computed as one ordinary convolution that yields all ``strides**2`` output
+    phases at once (:func:`_stacked_conv_transpose`).
 
     Why: XLA:CPU runs the input-dilated convolution that ``lax.conv_transpose`` lowers to (and its kernel gradient)
-    on a slow generic path: a DCGAN-sized layer trained 5-17x slower than this form (measured on the 2-core CPU).
-    Output pixel ``o = s*j + c`` only meets kernel taps ``t = (c + p) mod s + s*m``, so each phase ``c`` is a VALID
-    correlation of the input with that (flipped) sub-kernel, and the phases interleave into the output. Same
-    numbers as ``lax.conv_transpose(..., transpose_kernel=True)`` (tests/test_nets.py checks it) and the same
-    kernel layout (k, k, out, in).
+    on a slow generic path: a DCGAN-sized layer trained 5-17x slower than a polyphase form (measured on the 2-core
+    CPU). Same numbers as ``lax.conv_transpose(..., transpose_kernel=True)`` (tests/test_nets.py checks it) and the
+    same kernel layout (k, k, out, in).
     """
 
     features: int
@@ -407,21 +431,17 @@ class _PolyphaseConvTranspose(nn.Module):
 def conv_transpose(x, kernel, strides: int, padding: int):
     """PyTorch's ``conv_transpose2d(x, w, stride, padding)`` on NHWC ``x``; ``kernel`` is (k, k, out, in).
 
-    Polyphase (:class:`_PolyphaseConvTranspose`), or matrix products when the input has no more pixels (batch
-    included) than channels (:func:`_gemm_pays`); the same numbers either way."""
+    One convolution for all output phases (:func:`_stacked_conv_transpose`), or matrix products when the input has
+    no more pixels (batch included) than channels (:func:`_gemm_pays`); the same numbers either way."""
     k, s, p = kernel.shape[0], strides, padding
-    if k < s:  # some phases meet no tap: keep the generic form (no PyTorch-GAN network does this)
-        q = k - 1 - p
-        return jax.lax.conv_transpose(x, kernel, (s, s), ((q, q), (q, q)), transpose_kernel=True)
     if _gemm_pays(math.prod(x.shape[:3]), kernel.shape[3]):
         return _gemm_conv_transpose(x, kernel, s, p)  # same numbers, as matrix products: see there
-    return _conv_transpose(x, kernel, s, p)
-
-
-def _phase_kernels(kernel, s: int, p: int):
-    """Each output phase's sub-kernel, flipped and in HWIO: ``[[sub(cy, cx) for cx] for cy]``."""
-    return [[jnp.swapaxes(kernel[(cy + p) % s::s, (cx + p) % s::s][::-1, ::-1], 2, 3) for cx in range(s)]
-            for cy in range(s)]
+    whole = -(-k // s) * s  # a multiple of the stride: the zero taps added only make outputs past the end, cut off
+    if whole == k:
+        return _stacked_conv_transpose(x, kernel, s, p)
+    out_hw = [_transposed_out_size(d, k, s, p) for d in x.shape[1:3]]
+    kernel = jnp.pad(kernel, ((0, whole - k), (0, whole - k), (0, 0), (0, 0)))
+    return _stacked_conv_transpose(x, kernel, s, p)[:, :out_hw[0], :out_hw[1]]
 
 
 def _transposed_out_size(d: int, k: int, s: int, p: int) -> int:
@@ -429,66 +449,93 @@ def _transposed_out_size(d: int, k: int, s: int, p: int) -> int:
     return (d - 1) * s - 2 * p + k
 
 
-def _conv_transpose_phases(x, subs, s: int, p: int, k: int):
-    out_size = [_transposed_out_size(d, k, s, p) for d in x.shape[1:3]]
-    per_phase = [-(-o // s) for o in out_size]  # outputs per phase, rounded up (cropped below)
-    margin = k  # zero padding wide enough for every phase's window
-    xp = jnp.pad(x, ((0, 0), (margin, margin + s), (margin, margin + s), (0, 0)))
-    rows = []
-    for cy in range(s):
-        cols = []
-        for cx in range(s):
-            sub = subs[cy][cx]  # (My, Mx, in, out)
-            my, mx = sub.shape[:2]
-            y0 = margin + (cy + p) // s - my + 1
-            x0 = margin + (cx + p) // s - mx + 1
-            window = jax.lax.slice(xp, (0, y0, x0, 0),
-                                   (x.shape[0], y0 + per_phase[0] + my - 1, x0 + per_phase[1] + mx - 1, x.shape[3]))
-            cols.append(jax.lax.conv_general_dilated(window, sub, (1, 1), "VALID",
-                                                     dimension_numbers=("NHWC", "HWIO", "NHWC")))
-        rows.append(jnp.stack(cols, axis=3))  # [N, Ly, Lx, sx, out]
-    y = jnp.stack(rows, axis=2)  # [N, Ly, sy, Lx, sx, out]
-    n, ly, _, lx, _, f = y.shape
-    return y.reshape(n, ly * s, lx * s, f)[:, :out_size[0], :out_size[1]]
+def _conv_transpose_geometry(shape, k: int, s: int, p: int):
+    """For :func:`_stacked_conv_transpose` (``s`` divides ``k``): the output size, the outputs per phase (rounded
+    up), each phase's first input offset, and the stacked convolution's padding of the input (negative: cropping).
+
+    Output ``o = s j + c`` meets input ``i`` through tap ``t = o + p - s i``: with ``c + p = s q + r``, the taps
+    ``r + s u`` (``u < k / s``) and the inputs ``j + q - u``, so phase ``c`` is a correlation of the inputs from
+    ``j + q - k / s + 1`` on with those taps reversed."""
+    m = k // s
+    out_hw = [_transposed_out_size(d, k, s, p) for d in shape[1:3]]
+    per_phase = [-(-o // s) for o in out_hw]
+    firsts = [(c + p) // s - m + 1 for c in range(s)]
+    extra = firsts[-1] - firsts[0]  # the stacked convolution's outputs: per_phase + extra along each axis
+    pad = tuple((-firsts[0], firsts[0] + per_phase[a] + extra + m - 1 - shape[1 + a]) for a in range(2))
+    return out_hw, per_phase, firsts, pad
 
 
-def _conv_transpose_impl(x, kernel, s: int, p: int):
-    return _conv_transpose_phases(x, _phase_kernels(kernel, s, p), s, p, kernel.shape[0])
+def _stacked_phase_kernel(kernel, s: int, p: int):
+    """(k, k, out, in) -> the phases' sub-kernels side by side, (k/s, k/s, in, (cy, cx, out)): phase ``c`` takes
+    the taps ``(c + p) mod s + s u``, reversed. Reshapes, flips and a roll only, so its adjoint moves no weight
+    twice."""
+    k, c_out, c_in = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    m = k // s
+    taps = kernel.reshape(m, s, m, s, c_out, c_in)[::-1, :, ::-1]  # [u reversed, r, u reversed, r]
+    taps = jnp.roll(taps, -p, axis=(1, 3))  # residue r = (c + p) mod s at position c
+    return taps.transpose(0, 2, 5, 1, 3, 4).reshape(m, m, c_in, s * s * c_out)
 
 
-_conv_transpose = jax.custom_vjp(_conv_transpose_impl, nondiff_argnums=(2, 3))
+def _crop_negative_padding(x, padding):
+    """``x`` cropped where ``((top, bottom), (left, right))`` is negative, and the padding left to apply."""
+    crop = [(max(0, -lo), max(0, -hi)) for lo, hi in padding]
+    x = x[:, crop[0][0]:x.shape[1] - crop[0][1], crop[1][0]:x.shape[2] - crop[1][1]]
+    return x, tuple((max(0, lo), max(0, hi)) for lo, hi in padding)
 
 
-def _conv_transpose_fwd(x, kernel, s, p):
-    subs = _phase_kernels(kernel, s, p)
-    return _conv_transpose_phases(x, subs, s, p, kernel.shape[0]), (x, subs)
+def _stacked_conv_transpose_impl(x, kernel, s: int, p: int):
+    """The transposed convolution (``s`` divides ``k``) as one stride-1 convolution of ``x`` with every phase's
+    sub-kernel stacked on the outputs (:func:`_stacked_phase_kernel`), each at the window's first tap; a phase's
+    output is read shifted by its first input offset and the phases interleave into the output."""
+    k, c_out = kernel.shape[0], kernel.shape[2]
+    n = x.shape[0]
+    out_hw, per_phase, firsts, pad = _conv_transpose_geometry(x.shape, k, s, p)
+    x, pad = _crop_negative_padding(x, pad)
+    extra = firsts[-1] - firsts[0]
+    y = _xla_padded_conv(x, _stacked_phase_kernel(kernel, s, p), pad)
+    y = y.reshape(n, per_phase[0] + extra, per_phase[1] + extra, s, s, c_out)
+    shifts = [c - firsts[0] for c in firsts]
+    y = jnp.stack([jnp.stack([y[:, shifts[cy]:shifts[cy] + per_phase[0], shifts[cx]:shifts[cx] + per_phase[1], cy, cx]
+                              for cx in range(s)], axis=3) for cy in range(s)], axis=3)  # [n, Ly, Lx, cy, cx, out]
+    y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, per_phase[0] * s, per_phase[1] * s, c_out)
+    return y[:, :out_hw[0], :out_hw[1]]
 
 
-def _conv_transpose_bwd(s, p, residuals, g):
-    """The kernel gradient assembled from the phases' sub-kernel gradients in one pass.
-
-    Left to autodiff, each phase's sub-kernel gradient is scattered into a zero kernel of full size (XLA's
-    reverse + pad) and the ``s**2`` of them summed: for pix2pix's 4x4x512x1024 up-sampling kernels at batch 1 that
-    weight-sized traffic took more time than the convolutions (~220 of ~720 ms per step, 2-core CPU). The phases
-    partition the kernel's taps, so their gradients are interleaved instead (one copy when ``s`` divides ``k``)."""
-    x, subs = residuals
-    k = sum(sub.shape[0] for sub in (row[0] for row in subs))  # the taps of the s row phases make up the kernel
-    _, vjp = jax.vjp(lambda x, subs: _conv_transpose_phases(x, subs, s, p, k), x, subs)
-    dx, dsubs = vjp(g)
-    # back to (taps, taps, out, in), unflipped, indexed by each phase's tap residue (cy + p) mod s
-    by_residue = {((cy + p) % s, (cx + p) % s): jnp.swapaxes(dsubs[cy][cx], 2, 3)[::-1, ::-1]
-                  for cy in range(s) for cx in range(s)}
-    if k % s == 0:  # tap t = j s + r: kernel.reshape(k/s, s, k/s, s, ...)[j, ry, i, rx]
-        grid = jnp.stack([jnp.stack([by_residue[ry, rx] for rx in range(s)]) for ry in range(s)])  # [ry, rx, j, i]
-        dkernel = grid.transpose(2, 0, 3, 1, 4, 5).reshape(k, k, *grid.shape[4:])
-    else:
-        dkernel = jnp.zeros((k, k) + by_residue[0, 0].shape[2:], g.dtype)
-        for (ry, rx), part in by_residue.items():
-            dkernel = dkernel.at[ry::s, rx::s].set(part)
-    return dx, dkernel
+_stacked_conv_transpose = jax.custom_vjp(_stacked_conv_transpose_impl, nondiff_argnums=(2, 3))
 
 
-_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+def _stacked_conv_transpose_fwd(x, kernel, s, p):
+    return _stacked_conv_transpose_impl(x, kernel, s, p), (x, kernel)
+
+
+def _stacked_conv_transpose_bwd(s, p, residuals, g):
+    """The input gradient as the strided convolution of ``g`` (the transposed convolution's adjoint, one XLA
+    convolution); the kernel gradient as that of the stacked convolution, over the explicitly padded input, its
+    output gradient laid out phase by phase in one pass.
+
+    Left to autodiff, the shifted reads' adjoint became one zero-padded copy of the output gradient per phase, summed
+    (~100 ms of a 150 ms layer), and XLA's kernel gradient of the padded convolution took 3-13 s (the explicit
+    padding avoids that slow path, as :func:`_padded_conv_valid_kernel_grad` does)."""
+    x, kernel = residuals
+    k, c_out = kernel.shape[0], kernel.shape[2]
+    n = x.shape[0]
+    out_hw, per_phase, firsts, pad = _conv_transpose_geometry(x.shape, k, s, p)
+    dx = _xla_strided_conv(g, kernel, s, p)
+    extra = firsts[-1] - firsts[0]
+    g = jnp.pad(g, ((0, 0), (0, per_phase[0] * s - out_hw[0]), (0, per_phase[1] * s - out_hw[1]), (0, 0)))
+    g = g.reshape(n, per_phase[0], s, per_phase[1], s, c_out)
+    place = lambda c: (firsts[c] - firsts[0], firsts[-1] - firsts[c])  # a phase's rows within the stacked output
+    dy = jnp.stack([jnp.stack([jnp.pad(g[:, :, cy, :, cx], ((0, 0), place(cy), place(cx), (0, 0)))
+                               for cx in range(s)], axis=3) for cy in range(s)], axis=3)
+    dy = dy.reshape(n, per_phase[0] + extra, per_phase[1] + extra, s * s * c_out)
+    x, pad = _crop_negative_padding(x, pad)
+    padded = jnp.pad(x, ((0, 0), pad[0], pad[1], (0, 0)))
+    stacked, stack_vjp = jax.vjp(lambda kern: _stacked_phase_kernel(kern, s, p), kernel)
+    _, kernel_vjp = jax.vjp(lambda kern: _xla_padded_conv(padded, kern, ((0, 0), (0, 0))), stacked)
+    return dx, stack_vjp(kernel_vjp(dy)[0])[0]
+
+
+_stacked_conv_transpose.defvjp(_stacked_conv_transpose_fwd, _stacked_conv_transpose_bwd)
 
 
 def _gemm_pays(pixels: int, channels: int) -> bool:
@@ -756,11 +803,7 @@ def _phase_taps(k: int, f: int, lo: int):
 def _stride1_conv(x, kernel, padding):
     """A stride-1 NHWC/HWIO convolution with ``((top, bottom), (left, right))`` zero padding, negative padding
     cropping, by the path :class:`Conv` takes for such a layer at this batch size."""
-    crop = [(max(0, -lo), max(0, -hi)) for lo, hi in padding]
-    if any(c for pair in crop for c in pair):
-        x = x[:, crop[0][0]:x.shape[1] - crop[0][1], crop[1][0]:x.shape[2] - crop[1][1]]
-        padding = [(max(0, lo), max(0, hi)) for lo, hi in padding]
-    padding = tuple(tuple(pair) for pair in padding)
+    x, padding = _crop_negative_padding(x, padding)
     if x.shape[0] <= SMALL_BATCH and any(q for pair in padding for q in pair):
         return _padded_conv(x, kernel, padding)
     return _xla_padded_conv(x, kernel, padding)
