@@ -128,8 +128,8 @@ def _tiny_output(shape, k: int, s: int, p: int) -> bool:
 def _strided_conv_polyphase_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                                dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                                preferred_element_type=None):
-    """``lax.conv_general_dilated`` for a strided NHWC convolution, with its input gradient computed by the
-    polyphase transposed convolution (ordinary convolutions, whose own derivatives are fast on XLA:CPU).
+    """``lax.conv_general_dilated`` for a strided NHWC convolution, with its input gradient computed by
+    :func:`conv_transpose` (one ordinary convolution for all phases, whose own derivatives are fast on XLA:CPU).
 
     Used for every strided convolution whose output is at most 2x2: XLA:CPU's own input gradient (an input-dilated
     convolution) of such a layer is pathologically slow, for stargan's last critic layer (batch 16, 4x4x1024 ->
@@ -545,8 +545,8 @@ def _gemm_pays(pixels: int, channels: int) -> bool:
 
     Why: such layers (a U-Net's 1-16 px inner layers, a critic's last ones) hold most of a network's weights and
     little of its arithmetic, so weight-sized memory traffic decides their time. XLA:CPU's convolutions copy each
-    kernel into another layout for the input gradient (and the polyphase transposed convolution swaps its
-    sub-kernels); matrix products over the patches, oriented so that the forward pass and both gradients read and
+    kernel into another layout for the input gradient (and the transposed convolution rearranges its taps by
+    phase); matrix products over the patches, oriented so that the forward pass and both gradients read and
     write the kernel in its stored layout, move no kernel at all (only the small activations are transposed).
     Forward + both gradients, batch 1, 4x4 stride 2, 2-core CPU, ms: transposed 1024 -> 512 at 2 / 4 / 8 / 16 px
     54.5 / 55.5 / 70.7 / 38.0 -> 17.8 / 19.8 / 29.4 / 24.5; strided 512 -> 512 at 4 / 8 / 16 px 10.4 / 12.2 / 17.4
