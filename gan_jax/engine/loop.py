@@ -176,6 +176,7 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
     init_key, step_key, sample_key = run_keys(options.seed)
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"), keep=options.keep)
     latest = ckpt.latest_step()
+    t_init = time.perf_counter()  # init_s: compiling and running init (minutes for esrgan on a CPU), or restoring
     if resume:
         if latest is None:
             raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoint")
@@ -192,6 +193,7 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                               f"continue it, or choose another --out")
         state = init_state(model, config, init_key, mesh)
     step = int(jax.device_get(state.step))
+    init_s = time.perf_counter() - t_init
     is_main = jax.process_index() == 0
     if is_main:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
@@ -252,14 +254,15 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
                         values["images_per_s"] = (step - step_last) * loader.batch_size / (now - t_last)
                         t_last, step_last = now, step
                     if step == 1:
-                        values["compile_s"] = compile_s
+                        values["compile_s"], values["init_s"] = compile_s, init_s
                     for hook in due_hooks:
                         values.update(hook.fn(step, state))
                     if due_hooks:  # evaluation time is not training throughput
                         t_last = time.perf_counter()
                     if writer is not None:
                         writer.write(step, values)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k != "compile_s"}, refresh=False)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k not in ("compile_s", "init_s")},
+                                   refresh=False)
                 bar.update(1)
                 if step % options.sample_interval == 0 or step == options.steps:
                     write_samples(state, step)
