@@ -45,6 +45,19 @@ def test_train_resume_sample_end_to_end(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_progress_says_what_happens_before_the_first_step(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    shown = [a for a in TINY if a != "--no_progress"]
+    assert train.main([*shown, "--steps", "2", "--out", out]) == 0
+    err = capsys.readouterr().err
+    assert "gan: initialising the state and compiling the first step" in err and "restoring" not in err
+    assert train.main([*shown, "--steps", "3", "--out", out, "--resume"]) == 0
+    assert "gan: restoring the state and compiling the first step" in capsys.readouterr().err
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        first = json.loads(f.readline())
+    assert first["init_s"] > 0 and first["compile_s"] > 0
+
+
 def test_list_and_unknown_model(capsys):
     assert train.main(["--list"]) == 0
     listing = capsys.readouterr().out

@@ -176,6 +176,12 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
     init_key, step_key, sample_key = run_keys(options.seed)
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"), keep=options.keep)
     latest = ckpt.latest_step()
+
+    def announce(what):  # the bar appears after the first step: say what happens before it
+        if options.progress and jax.process_index() == 0:
+            print(f"{name}: {what} the state and compiling the first step (on a CPU, minutes for the largest models)",
+                  file=sys.stderr)
+
     t_init = time.perf_counter()  # init_s: compiling and running init (minutes for esrgan on a CPU), or restoring
     if resume:
         if latest is None:
@@ -185,12 +191,14 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
             raise CheckpointError(f"{run_dir} holds a checkpoint of model {meta.get('model')!r}, not {name!r}")
         if meta.get("seed") != options.seed:
             raise CheckpointError(f"{run_dir} was trained with seed {meta.get('seed')}, not {options.seed}")
+        announce("restoring")
         state, meta = ckpt.restore(abstract_state(model, config, mesh), latest)
         loader.position = int(meta["data_position"])
     else:
         if latest is not None:
             raise RunDirError(f"{run_dir} already holds a run (checkpoint at step {latest}): pass --resume to "
                               f"continue it, or choose another --out")
+        announce("initialising")
         state = init_state(model, config, init_key, mesh)
     step = int(jax.device_get(state.step))
     init_s = time.perf_counter() - t_init
