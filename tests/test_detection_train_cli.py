@@ -18,27 +18,9 @@ TINY = ["--n_train", "8", "--batch_size", "2", "--img_size", "64", "--width", "0
 
 
 @pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    """Each engine run jits a fresh closure of the step; a persistent compilation cache (for this module only)
-    compiles the identical program once instead of once per run."""
-    from jax._src import compilation_cache
-
-    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-            "jax_persistent_cache_min_entry_size_bytes")
-    saved = {k: getattr(jax.config, k) for k in keys}
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    compilation_cache.reset_cache()
-    yield
-    for k, v in saved.items():
-        jax.config.update(k, v)
-    compilation_cache.reset_cache()
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, compile_cache):
-    """An uninterrupted 4-step run, and one stopped at step 2 then resumed to 4."""
+def runs(tmp_path_factory):
+    """An uninterrupted 4-step run, and one stopped at step 2 then resumed to 4. Each run jits a fresh closure of
+    the step; the suite's persistent compilation cache (tests/conftest.py) compiles the identical program once."""
     d = tmp_path_factory.mktemp("runs")
     whole, split = str(d / "whole"), str(d / "split")
     assert train.main(TINY + ["--steps", "4", "--out", whole]) == 0
