@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.engine import batched_init
 from gan_jax.engine import images as image_io
 from gan_jax.engine import mesh as mesh_lib
 from gan_jax.engine import xla_options
@@ -117,7 +118,9 @@ def compile_step(model, mesh, step_fn=None):
 
 
 def init_state(model, config, key, mesh):
-    return jax.jit(functools.partial(model.init, config=config), out_shardings=mesh_lib.replicated(mesh))(key)
+    """``model.init(key, config)`` compiled for the mesh (replicated), as ``jax.jit`` would give it, but with the
+    parameter draws batched (:mod:`gan_jax.engine.batched_init`: esrgan's init compiles in ~10 s instead of ~3 min)."""
+    return batched_init.jit(functools.partial(model.init, config=config), mesh_lib.replicated(mesh))(key)
 
 
 def abstract_state(model, config, mesh):
