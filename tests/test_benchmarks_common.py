@@ -83,7 +83,8 @@ def test_memory_benchmark_names_models_without_remat(capsys):
 @pytest.mark.parametrize("module, bad, allowed", [
     ("quality", "gan,cgan", "gan, dcgan"), ("conditional", "acgan,gan", "cgan, acgan"),
     ("multimodal", "munit,cyclegan", "bicyclegan, munit"), ("translation", "pix2pix,munit", "pix2pix, cyclegan"),
-    ("superres", "esrgan,pix2pix", "srgan, esrgan"), ("speed", "gan,nosuchgan", "gan")])
+    ("superres", "esrgan,pix2pix", "srgan, esrgan"), ("speed", "gan,nosuchgan", "gan"),
+    ("init_time", "gan,nosuchgan", "gan, dcgan")])
 def test_every_benchmark_names_an_unknown_model_before_training(module, bad, allowed, capsys):
     """A model outside what the benchmark measures is a usage error listing its choices, not a KeyError (or a
     trained model) later."""
@@ -93,6 +94,15 @@ def test_every_benchmark_names_an_unknown_model_before_training(module, bad, all
         main(["--models", bad])
     err = capsys.readouterr().err
     assert f"unknown models ['{bad.split(',')[1]}']" in err and allowed in err
+
+
+def test_init_time_compares_the_two_inits():
+    from benchmarks import init_time
+    r = init_time.row("gan")
+    assert r["leaves"] > 10 and r["jax.jit(init) s"] > 0 and r["engine init s"] > 0
+    assert r["largest difference"] < 1e-6  # the same draws (equal bits at XLA's default optimisation)
+    assert init_time.largest_difference({"a": np.zeros(2)}, {"b": np.zeros(2)}) == float("inf")
+    assert init_time.largest_difference({"a": np.zeros(2)}, {"a": np.array([0.0, 0.5])}) == 0.5
 
 
 def test_quality_seed_and_overrides_reach_the_run(tmp_path, monkeypatch):
