@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from detection import darknet, data, loss, model
+from tests import contract
 
 TINY = dict(n_classes=3, img_size=64, batch_size=2, max_boxes=4, width=0.125, burn_in=2, lr=1e-3)
 
@@ -32,7 +33,7 @@ def trained(request):
     v3 = request.param == "yolov3-tiny"
     # v3: SGD and the MSE box loss; v4: Adam and CIoU (augmentation is the host pipeline's, not the step's)
     config = model.Config(model=request.param, optimizer="sgd" if v3 else "adam", **TINY)
-    state0 = model.init(jax.random.key(0), config)
+    state0 = contract.init(model, config)
     params0 = jax.device_get(state0.params)
     counted = chex.assert_max_traces(model.train_step, n=1)
     step = jax.jit(counted, donate_argnums=0)
@@ -179,7 +180,7 @@ def test_box_loss_zero_at_perfect_prediction(box_loss):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     config = model.Config(n_classes=13, **{k: v for k, v in TINY.items() if k != "n_classes"})
-    state = model.init(jax.random.key(0), config)
+    state = contract.init(model, config)
     d = tmp_path_factory.mktemp("export")
     weights, cfg = model.export_weights(state, str(d / "tiny.weights"))
     return state, weights, cfg

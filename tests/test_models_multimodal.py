@@ -13,6 +13,7 @@ import pytest
 from gan_jax.models import bicyclegan, munit, stargan, unit
 from gan_jax.nets import state as netstate
 from gan_jax.nets import styles
+from tests import contract
 from tests.contract import check_contract
 
 ids = lambda m: m.__name__.rsplit(".", 1)[-1]
@@ -110,7 +111,7 @@ def test_unit_munit_decay_their_learning_rate_like_the_scripts(model):
     """unit.py / munit.py step utils.LambdaLR after every epoch for G and both Ds: at the end of training the LR is 0,
     so a step there changes nothing; with steps_per_epoch 0 (unknown) the LR stays constant."""
     config = tiny(model, n_epochs=2, decay_epoch=1, steps_per_epoch=1)
-    state = model.init(jax.random.key(0), config)
+    state = contract.init(model, config)
     # a step taken when every optimizer has counted 2 steps (epoch 2 = n_epochs: factor 0) leaves all params as they are
     bump = lambda net: net.replace(opt_state=jax.tree.map(
         lambda x: jnp.full_like(x, 2) if x.dtype == jnp.int32 else x, net.opt_state))

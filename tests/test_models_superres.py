@@ -14,6 +14,7 @@ from gan_jax import losses
 from gan_jax.models import esrgan, srgan
 from gan_jax.nets import rrdb, vgg
 from gan_jax.nets import state as netstate
+from tests import contract
 from tests.contract import check_contract
 
 ids = lambda m: m.__name__.rsplit(".", 1)[-1]
@@ -55,7 +56,7 @@ def test_contract_translate_and_samples(model):
 @pytest.mark.parametrize("model", [esrgan], ids=ids)  # srgan's stage is the same code (srgan.sr_train_step)
 def test_pretraining_stage_trains_g_on_pixels_only(model):
     config = tiny(model, warmup_batches=2)
-    state = model.init(jax.random.key(0), config)
+    state = contract.init(model, config)
     step = jax.jit(model.train_step)
     batch = sr_batch(config)
     warm, metrics = step(state, batch, jax.random.key(0))
@@ -76,7 +77,7 @@ def test_pretraining_stage_trains_g_on_pixels_only(model):
 def test_pretrain_step_gives_what_train_step_gives_in_the_warm_up(model):
     config = tiny(model, warmup_batches=2)
     assert model.pretrain_steps(config) == 2
-    fast = full = model.init(jax.random.key(0), config)
+    fast = full = contract.init(model, config)
     for i in range(2):
         batch, key = sr_batch(config, seed=i), jax.random.key(i)
         fast, fast_metrics = jax.jit(model.pretrain_step)(fast, batch, key)
