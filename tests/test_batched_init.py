@@ -126,3 +126,15 @@ def test_threefry_calls_do_not_grow_with_depth():
         init, config = _gan("esrgan", hr_height=32, hr_width=32, residual_blocks=blocks)
         counts.append(threefry_calls(batched_init.jit(functools.partial(init, config=config)), jax.random.key(0)))
     assert counts[0] == counts[1] <= 10, counts
+
+
+def test_every_leaf_owns_its_buffer():
+    """Equal outputs computed once are still separate arrays (a donated state must not hold a buffer twice)."""
+    def f(key):
+        x = jax.random.normal(key, (3,))
+        return {"a": x * 2, "b": x * 2, "c": jnp.zeros(4), "d": jnp.zeros(4), "e": jax.random.normal(key, (3,)) * 2}
+
+    out = batched_init.jit(f)(jax.random.key(0))
+    pointers = {x.unsafe_buffer_pointer() for x in jax.tree.leaves(out)}
+    assert len(pointers) == len(jax.tree.leaves(out))
+    assert_identical(out, jax.jit(f)(jax.random.key(0)))

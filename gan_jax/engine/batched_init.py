@@ -299,13 +299,15 @@ def jit(fn: Callable[..., Any], out_shardings=None):
 
     def run(*args):
         arrays = compiled(*args)
-        on_host = {}
+        on_host, given = {}, set()
 
         def leaf(kind, i, j):
             if kind == "fill":
                 return jax.device_put(np.full(*i), out_shardings)
-            if kind == "array":
-                return arrays[i]
+            if kind == "array":  # an array two leaves share is copied: each leaf must own its buffer (donation)
+                out = arrays[i] if i not in given else jnp.array(arrays[i], copy=True)
+                given.add(i)
+                return out
             if i not in on_host:
                 on_host[i] = np.asarray(jax.device_get(arrays[i]))
             return jax.device_put(on_host[i][j], out_shardings)
