@@ -132,7 +132,9 @@ def test_every_leaf_owns_its_buffer():
     """Equal outputs computed once are still separate arrays (a donated state must not hold a buffer twice)."""
     def f(key):
         x = jax.random.normal(key, (3,))
-        return {"a": x * 2, "b": x * 2, "c": jnp.zeros(4), "d": jnp.zeros(4), "e": jax.random.normal(key, (3,)) * 2}
+        vectors = jnp.asarray(np.arange(6.0).reshape(3, 2))  # one constant in two leaves (textcls' multichannel)
+        return {"a": x * 2, "b": x * 2, "c": jnp.zeros(4), "d": jnp.zeros(4), "e": jax.random.normal(key, (3,)) * 2,
+                "static": vectors, "trained": vectors}
 
     out = batched_init.jit(f)(jax.random.key(0))
     pointers = {x.unsafe_buffer_pointer() for x in jax.tree.leaves(out)}
