@@ -308,8 +308,10 @@ def jit(fn: Callable[..., Any], out_shardings=None):
                 out = arrays[i] if i not in given else jnp.array(arrays[i], copy=True)
                 given.add(i)
                 return out
-            if i not in on_host:
-                on_host[i] = np.asarray(jax.device_get(arrays[i]))
+            if not arrays[i].sharding.is_fully_replicated:
+                return arrays[i][j]
+            if i not in on_host:  # one local replica (every process has one, also across hosts)
+                on_host[i] = np.asarray(arrays[i].addressable_data(0))
             return jax.device_put(on_host[i][j], out_shardings)
 
         return jax.tree.unflatten(recipe["tree"], [leaf(*x) for x in recipe["leaves"]])
