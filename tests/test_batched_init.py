@@ -85,20 +85,21 @@ def _gan(name, **overrides):
     return model.init, model.Config(**overrides)
 
 
-def _captioning():
+def _captioning():  # the tiny configs the packages' own tests train
     from captioning import model
-    return model.init, model.Config(encoder="resnet10", encoder_width=8, encoder_stages=2, encoded_image_size=2,
-                                    img_size=32, emb_dim=8, attention_dim=8, decoder_dim=16, vocab_size=12, max_len=7)
+    from tests.test_captioning import TINY
+    return model.init, TINY
 
 
 def _detection():
     from detection import model
-    return model.init, model.Config(model="yolov4-tiny", n_classes=3, img_size=64, width=0.125)
+    from tests.test_detection_train import TINY
+    return model.init, model.Config(model="yolov4-tiny", **TINY)
 
 
 def _textcls():
-    from textcls import model
-    return model.init, model.Config(vocab_size=40, embed_dim=6, n_classes=3, max_len=7, feature_maps=5)
+    from tests.test_textcls_model import CONFIG, model
+    return model.init, CONFIG
 
 
 MODELS = {

@@ -185,7 +185,7 @@ def fit(model, config, loader, run_dir: str, options: RunOptions, *, resume: boo
             print(f"{name}: {what} the state and compiling the first step (on a CPU, minutes for the largest models)",
                   file=sys.stderr)
 
-    t_init = time.perf_counter()  # init_s: compiling and running init (minutes for esrgan on a CPU), or restoring
+    t_init = time.perf_counter()  # init_s: compiling and running init (esrgan ~10 s on a CPU), or restoring
     if resume:
         if latest is None:
             raise CheckpointError(f"nothing to resume: {run_dir} has no checkpoint")
