@@ -36,3 +36,12 @@ def pytest_xdist_auto_num_workers(config):
     """``pytest -n auto``: one worker per core, at most 4. Each worker is a JAX process compiling its own train
     steps (a few GB at peak for the image-to-image models), so more would trade memory for little time."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``pytest -n``: whole test files to one worker. The model test files cache a trained tiny state per model
+    (``trained(model)``) that many of their tests read; spread test by test, every worker trained its own."""
+    if config.getvalue("dist") == "load":
+        from xdist.scheduler import LoadFileScheduling
+        return LoadFileScheduling(config, log)
+    return None

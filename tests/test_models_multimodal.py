@@ -282,20 +282,22 @@ def test_bad_input_is_a_clear_error():
         unit.Config(img_height=64, img_width=128).validate()
     with pytest.raises(ValueError, match="multiple of 64"):
         stargan.Config(img_height=100, img_width=100).validate()
-    state = trained(unit)
+    # these errors come before any computation: initial states do (the trained ones are per-worker caches)
+    state = contract.init(unit, tiny(unit))
     with pytest.raises(ValueError, match="16x16; this model needs sides of at least 32"):
         unit.translate(state, jnp.zeros((1, 16, 16, 3)), jax.random.key(0))
     with pytest.raises(ValueError, match=r"\[N, H, W, 3\]"):
         unit.translate(state, jnp.zeros((1, 32, 32, 1)), jax.random.key(0))
     with pytest.raises(ValueError, match="direction"):
         unit.translate(state, jnp.zeros((1, 32, 32, 3)), jax.random.key(0), "AtoC")
+    bicycle = contract.init(bicyclegan, tiny(bicyclegan))
     with pytest.raises(ValueError, match="A -> B only"):
-        bicyclegan.translate(trained(bicyclegan), jnp.zeros((1, 32, 32, 3)), jax.random.key(0), "BtoA")
+        bicyclegan.translate(bicycle, jnp.zeros((1, 32, 32, 3)), jax.random.key(0), "BtoA")
     with pytest.raises(ValueError, match="takes exactly 32x32"):
-        bicyclegan.translate(trained(bicyclegan), jnp.zeros((1, 64, 64, 3)), jax.random.key(0))
+        bicyclegan.translate(bicycle, jnp.zeros((1, 64, 64, 3)), jax.random.key(0))
     with pytest.raises(ValueError, match="image_a"):
         unit.train_step(state, {"image": np.zeros((2, 32, 32, 3))}, jax.random.key(0))
-    star = trained(stargan)
+    star = contract.init(stargan, tiny(stargan))
     with pytest.raises(ValueError, match="attrs must be"):
         stargan.translate(star, jnp.zeros((2, 16, 16, 3)), attrs=[1, 0])
     with pytest.raises(ValueError, match="n_critic=2 batches"):

@@ -231,7 +231,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
         srgan.Config(hr_height=24).validate()
     with pytest.raises(ValueError, match="--hr_width must be"):
         esrgan.Config(hr_width=8).validate()
-    state = trained(srgan)
+    state = contract.init(srgan, tiny(srgan))  # the errors come before any computation: an initial state does
     with pytest.raises(ValueError, match="'lr', 'hr'"):
         srgan.train_step(state, {"image": np.zeros((2, 32, 32, 3))}, jax.random.key(0))
     with pytest.raises(ValueError, match="expected hr"):
@@ -242,4 +242,4 @@ def test_bad_input_is_a_clear_error(tmp_path):
     np.savez(bad, **{"features.0.weight": np.zeros((64, 3, 5, 5), np.float32),
                      "features.0.bias": np.zeros(64, np.float32)})
     with pytest.raises(vgg.VGGWeightsError, match="features.0.weight has shape"):
-        srgan.init(jax.random.key(0), tiny(srgan, vgg_weights=str(bad)))
+        jax.eval_shape(functools.partial(srgan.init, config=tiny(srgan, vgg_weights=str(bad))), jax.random.key(0))
