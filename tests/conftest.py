@@ -40,7 +40,8 @@ def pytest_xdist_auto_num_workers(config):
 
 def pytest_xdist_make_scheduler(config, log):
     """``pytest -n``: whole test files to one worker. The model test files cache a trained tiny state per model
-    (``trained(model)``) that many of their tests read; spread test by test, every worker trained its own."""
+    (``trained(model)``) that many of their tests read; spread test by test, every worker trained its own. xdist's
+    "load" is what ``-n`` alone gives; another ``--dist`` given on the command line is left as it is."""
     if config.getvalue("dist") == "load":
         from xdist.scheduler import LoadFileScheduling
         return LoadFileScheduling(config, log)
