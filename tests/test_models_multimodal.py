@@ -282,7 +282,7 @@ def test_bad_input_is_a_clear_error():
         unit.Config(img_height=64, img_width=128).validate()
     with pytest.raises(ValueError, match="multiple of 64"):
         stargan.Config(img_height=100, img_width=100).validate()
-    # these errors come before any computation: initial states do (the trained ones are per-worker caches)
+    # these errors come before any computation: an initial state is enough
     state = contract.init(unit, tiny(unit))
     with pytest.raises(ValueError, match="16x16; this model needs sides of at least 32"):
         unit.translate(state, jnp.zeros((1, 16, 16, 3)), jax.random.key(0))

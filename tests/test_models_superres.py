@@ -231,7 +231,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
         srgan.Config(hr_height=24).validate()
     with pytest.raises(ValueError, match="--hr_width must be"):
         esrgan.Config(hr_width=8).validate()
-    state = contract.init(srgan, tiny(srgan))  # the errors come before any computation: an initial state does
+    state = contract.init(srgan, tiny(srgan))  # the errors come before any computation: an initial state is enough
     with pytest.raises(ValueError, match="'lr', 'hr'"):
         srgan.train_step(state, {"image": np.zeros((2, 32, 32, 3))}, jax.random.key(0))
     with pytest.raises(ValueError, match="expected hr"):
