@@ -69,6 +69,20 @@ def test_posterize_levels():
     assert out[..., 0].mean() > out[..., 2].mean()  # warm
 
 
+def test_posterize_tints_each_image_its_own():
+    photos = np.random.default_rng(0).integers(0, 256, (3, 5, 5, 3)).astype(np.uint8)
+    tints = translation.random_tints(3, [1, 2])
+    np.testing.assert_array_equal(tints, translation.random_tints(3, [1, 2]))  # deterministic in the seed
+    assert np.all(tints >= np.array(translation.WARM) * np.exp(-0.35) - 1e-6)
+    assert np.all(tints <= np.array(translation.WARM) * np.exp(0.35) + 1e-6)
+    out = translation.posterize(photos, tint=tints)
+    for i in range(3):
+        np.testing.assert_array_equal(out[i], translation.posterize(photos[i:i + 1], tint=tints[i])[0])
+    np.testing.assert_array_equal(translation.posterize(photos), translation.posterize(photos, tint=translation.WARM))
+    gray = np.full((3, 2, 2, 3), 120, np.uint8)  # one gray, three casts: three colours
+    assert len({tuple(c) for c in translation.posterize(gray, tint=[[1.3, 1, 1], [1, 1.3, 1], [1, 1, 1.3]])[:, 0, 0]}) == 3
+
+
 def test_pix2pix_folder_halves_direction_flip_and_splits(tmp_path):
     root = tmp_path / "facades"
     for split, n in (("train", 5), ("test", 2), ("val", 3)):
@@ -137,6 +151,24 @@ def test_offline_unpaired_domains_differ_and_are_unpaired():
     np.testing.assert_array_equal(test.get(np.arange(5))["image_a"], test.get(np.arange(5))["image_a"])
     a, b = unpaired.offline_domains("test", (16, 16), 3)
     assert not np.array_equal(translation.posterize(a), b)  # B is other crops, not A's posters
+
+
+def test_offline_tints_posters_carry_a_cast_apart_from_their_content():
+    """``offline_tints``: offline's A and B crops, each B poster with its own colour cast, still on the 4 levels."""
+    a, b = unpaired.offline_domains("test", (16, 16), 3)
+    a_t, b_t = unpaired.offline_domains("test", (16, 16), 3, tints=True)
+    np.testing.assert_array_equal(a, a_t)
+    assert set(np.unique(b_t).tolist()) == {32, 96, 160, 224} and not np.array_equal(b, b_t)
+    # the same crops, each posterised with its cast: how much redder than offline's a poster is follows its cast
+    balance = lambda x: np.log((x[..., 0].mean((1, 2)) + 1) / (x[..., 2].mean((1, 2)) + 1))
+    tints = translation.random_tints(100, [unpaired.SEED, 1, 2])
+    cast = np.log(tints[:, 0] / tints[:, 2]) - np.log(translation.WARM[0] / translation.WARM[2])
+    assert np.corrcoef(balance(b_t) - balance(b), cast)[0, 1] > 0.8
+    src = data.load("offline_tints", "unpaired", img_size=16, channels=3, split="test", config=Cfg())
+    for poster in src.get(np.arange(3))["image_b"]:  # B in a fixed permutation: each one of the tinted posters
+        assert np.abs(b_t / 127.5 - 1.0 - poster).max(axis=(1, 2, 3)).min() < 1e-6
+    with pytest.raises(data.DatasetError, match="'offline', 'offline_tints'"):
+        data.load("offline_tint", "unpaired", img_size=16, channels=3, config=Cfg())
 
 
 def test_cyclegan_folders_of_unequal_size_both_layouts(tmp_path):

@@ -80,12 +80,27 @@ def edge_map(images_uint8: np.ndarray, fraction: float = 0.12) -> np.ndarray:
     return np.repeat(np.where(strokes, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
-def posterize(images_uint8: np.ndarray, levels: int = 4) -> np.ndarray:
-    """The offline target style: a warm tint (red +10%, blue -15%), then ``levels`` flat levels per channel."""
-    x = images_uint8.astype(np.float32) * np.array([1.1, 1.0, 0.85], np.float32)
+WARM = (1.1, 1.0, 0.85)  # the offline poster domain's tint: red +10%, blue -15%
+
+
+def posterize(images_uint8: np.ndarray, levels: int = 4, tint=WARM) -> np.ndarray:
+    """The offline target style: a colour tint (channel gains; default :data:`WARM`; [N, 3] gives each image its
+    own), then ``levels`` flat levels per channel."""
+    gains = np.asarray(tint, np.float32)
+    if gains.ndim == 2:
+        gains = gains[:, None, None, :]
+    x = images_uint8.astype(np.float32) * gains
     step = 256.0 / levels
     x = (np.floor(np.clip(x, 0, 255) / step) + 0.5) * step
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def random_tints(n: int, seed, spread: float = 0.35) -> np.ndarray:
+    """``n`` colour casts [n, 3]: :data:`WARM` times a gain drawn per image and channel, log-uniform in
+    [exp(-spread), exp(spread)] (0.70-1.42 for the default): red, green, blue, yellow ... posters of one photo.
+    Deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    return (np.asarray(WARM, np.float32) * np.exp(rng.uniform(-spread, spread, (n, 3)))).astype(np.float32)
 
 
 def check_min_size(path: str, size: tuple[int, int], minimum: int, what: str = "image") -> None:

@@ -12,6 +12,11 @@ follows a fixed permutation.
   same photos, warm-tinted and posterised to 4 levels per channel (a style domain: flat colour areas, hard contours).
   Held out by photo (the test split comes only from ``chelsea.png`` and ``coffee.png``); 400 train / 100 test
   images per domain, A and B drawn with different seeds. Deterministic from :data:`SEED`.
+- ``offline_tints``: the same A, and B the same posters, each with its own colour cast (channel gains drawn per
+  image, :func:`gan_jax.data.translation.random_tints`). In ``offline`` a poster is a fixed function of its photo,
+  so B has no style apart from content and a multimodal translator's random styles can only move away from it;
+  here the cast is independent of the content, as MUNIT assumes of a target domain (edges2shoes: one shoe's
+  shape, many colourways): the set to measure munit's random styles on.
 - a cyclegan-style folder: PyTorch-GAN's layout ``DIR/train/A``, ``DIR/train/B``, ``DIR/test/A``, ``DIR/test/B``
   (what its ``data/download_cyclegan_dataset.sh`` and ``python -m gan_jax.data.download NAME`` leave) or the
   original zip's ``DIR/trainA``, ``DIR/trainB``, ``DIR/testA``, ``DIR/testB``; the domains may differ in size.
@@ -41,6 +46,7 @@ from gan_jax.data.sources import IMAGE_EXTENSIONS, DatasetError, list_images, re
 SEED = 2017  # CycleGAN, Zhu et al.
 N_IMAGES = {"train": 400, "test": 100}
 NAMES = {"offline": "photo -> poster (posterised, warm-tinted) domains from scikit-image's photos (default)",
+         "offline_tints": "photo -> poster as 'offline', each poster with its own random colour cast (multimodal B)",
          "tfds:cycle_gan/NAME": "a CycleGAN set prepared with tensorflow-datasets",
          "DIR": "DIR/train/A, DIR/train/B (or DIR/trainA, DIR/trainB) and the same for test"}
 
@@ -128,13 +134,16 @@ class UnpairedSource:
 
 
 @functools.lru_cache(maxsize=4)
-def offline_domains(split: str, size: tuple[int, int], channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A photos, B posters) uint8 [N, h, w, channels]; cached (read-only)."""
+def offline_domains(split: str, size: tuple[int, int], channels: int, tints: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(A photos, B posters) uint8 [N, h, w, channels]; ``tints``: each poster with its own colour cast (the
+    ``offline_tints`` set). Cached (read-only)."""
     if split not in N_IMAGES:
         raise DatasetError(f"unknown split {split!r} for the offline unpaired set: use 'train' or 'test'")
-    k = list(N_IMAGES).index(split)
-    a = translation.photo_crops(split, N_IMAGES[split], size, [SEED, k, 0])
-    b = translation.posterize(translation.photo_crops(split, N_IMAGES[split], size, [SEED, k, 1]))
+    k, n = list(N_IMAGES).index(split), N_IMAGES[split]
+    a = translation.photo_crops(split, n, size, [SEED, k, 0])
+    tint = translation.random_tints(n, [SEED, k, 2]) if tints else translation.WARM
+    b = translation.posterize(translation.photo_crops(split, n, size, [SEED, k, 1]), tint=tint)
     a, b = resize_uint8(a, size, channels), resize_uint8(b, size, channels)
     for x in (a, b):
         x.setflags(write=False)
@@ -171,10 +180,11 @@ def load(name: str, *, split: str = "train", img_size: int, channels: int, data_
          config=None) -> UnpairedSource:
     size = translation.image_size(config, img_size)
     augment = split == "train"
-    if name == "offline":
-        a, b = offline_domains(split, translation.jitter_size(size) if augment else size, channels)
+    if name in ("offline", "offline_tints"):
+        a, b = offline_domains(split, translation.jitter_size(size) if augment else size, channels,
+                               tints=name == "offline_tints")
         return UnpairedSource(ArrayDomain(a), ArrayDomain(b), size=size, channels=channels,
-                              name=f"offline/{split}", augment=augment)
+                              name=f"{name}/{split}", augment=augment)
     if name.startswith("tfds:"):
         tfds_split = split + "A", split + "B"
         a, b = (TfdsDomain(name[5:], s, data_dir, channels) for s in tfds_split)
@@ -191,6 +201,6 @@ def load(name: str, *, split: str = "train", img_size: int, channels: int, data_
         check_sizes(b_files, minimum)
         return UnpairedSource(FileDomain(a_files, channels), FileDomain(b_files, channels), size=size,
                               channels=channels, name=f"{name}/{split}", augment=augment)
-    raise DatasetError(f"unknown dataset {name!r} for unpaired translation: use 'offline', tfds:cycle_gan/NAME or a "
-                       f"cyclegan-style folder (DIR/train/A, DIR/train/B; python -m gan_jax.data.download "
-                       f"horse2zebra)")
+    raise DatasetError(f"unknown dataset {name!r} for unpaired translation: use 'offline', 'offline_tints', "
+                       f"tfds:cycle_gan/NAME or a cyclegan-style folder (DIR/train/A, DIR/train/B; python -m "
+                       f"gan_jax.data.download horse2zebra)")
