@@ -241,8 +241,8 @@ def main(argv=None) -> int:
     p.add_argument("--max_minutes", type=float, default=None,
                    help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--dataset", default=None,
-                   help="train and test on this dataset instead of each model's default (munit, unit: offline_tints, "
-                        "posters with a random colour cast each, a target domain with styles apart from content)")
+                   help="train and test on this dataset instead of each model's default; e.g. offline_tints for "
+                        "munit (posters with a random colour cast each: a target domain with styles apart from content)")
     p.add_argument("--out", default="multimodal.md")
     args = p.parse_args(argv)
     names = common.names(p, args.models, MODELS)
