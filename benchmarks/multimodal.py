@@ -45,6 +45,7 @@ import numpy as np
 
 from benchmarks import common, memory
 from gan_jax import data, registry
+from gan_jax.data.kinds import unpaired
 from gan_jax.metrics import frechet_distance
 from gan_jax.nets import vgg
 
@@ -105,11 +106,10 @@ def poster_distance(images) -> float:
     return float(np.abs(x - poster_levels()).min(axis=-1).mean())
 
 
-def train(name: str, overrides: dict, steps: int, max_minutes: float | None = None, dataset: str | None = None):
+def train(name: str, overrides: dict, steps: int, dataset: str, max_minutes: float | None = None):
     model = registry.get(name)
     config = model.Config(**overrides)
     config.validate()
-    dataset = dataset or getattr(model, "DEFAULT_DATASET", "offline")
     source = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config)
     batch_size = model.loader_batch_size(config) if hasattr(model, "loader_batch_size") else config.batch_size
     loader = data.Loader(source, batch_size, seed=0, prefetch=0)
@@ -147,7 +147,7 @@ def diversity(model, state, images, references=None) -> float:
                           for i, j in itertools.combinations(range(K_STYLES), 2)]))
 
 
-def translation_rows(model, init, state, batch, feats, dataset: str = "offline") -> list[tuple[str, str, str]]:
+def translation_rows(model, init, state, batch, feats, dataset: str) -> list[tuple[str, str, str]]:
     a, b = batch["image_a"], batch["image_b"]
     translate = jax.jit(model.translate, static_argnums=3)
 
@@ -162,7 +162,7 @@ def translation_rows(model, init, state, batch, feats, dataset: str = "offline")
              f"{np.mean(draws):.3g} ({min(draws):.3g}-{max(draws):.3g})",
              f"untranslated A: {frechet_distance(feats(a), fb):.3g}; real B blurred (sigma {BLUR_SIGMA:g} px): "
              f"{frechet_distance(feats(soft_b), fb):.3g}")]
-    if dataset in ("offline", "offline_tints") and model.DATA == "unpaired":
+    if dataset in unpaired.OFFLINE_SETS and model.DATA == "unpaired":
         rows.append(poster_row(translated, init, state, a, b, fake))
     if model.__name__.endswith("unit") and not model.__name__.endswith("munit"):
         cycle = jax.jit(model.cycle)
@@ -242,7 +242,8 @@ def main(argv=None) -> int:
                    help="stop each model's training after this long (the steps reached are reported)")
     p.add_argument("--dataset", default=None,
                    help="train and test on this dataset instead of each model's default; e.g. offline_tints for "
-                        "munit (posters with a random colour cast each: a target domain with styles apart from content)")
+                        "munit (posters with a random colour cast each: a target domain with styles apart from "
+                        "content)")
     p.add_argument("--out", default="multimodal.md")
     args = p.parse_args(argv)
     names = common.names(p, args.models, MODELS)
@@ -255,9 +256,9 @@ def main(argv=None) -> int:
     feats, rows = Features(args.vgg_weights), []
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
-        model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, args.max_minutes,
-                                                               args.dataset)
-        dataset = args.dataset or getattr(model, "DEFAULT_DATASET", "offline")
+        dataset = args.dataset or getattr(registry.get(name), "DEFAULT_DATASET", "offline")
+        model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, dataset,
+                                                               args.max_minutes)
         found = (stargan_rows(model, state, batch) if name == "stargan"
                  else translation_rows(model, init, state, batch, feats, dataset))
         shown = common.shown(overrides) + (f", dataset {args.dataset}" if args.dataset else "")

@@ -80,7 +80,8 @@ def test_posterize_tints_each_image_its_own():
         np.testing.assert_array_equal(out[i], translation.posterize(photos[i:i + 1], tint=tints[i])[0])
     np.testing.assert_array_equal(translation.posterize(photos), translation.posterize(photos, tint=translation.WARM))
     gray = np.full((3, 2, 2, 3), 120, np.uint8)  # one gray, three casts: three colours
-    assert len({tuple(c) for c in translation.posterize(gray, tint=[[1.3, 1, 1], [1, 1.3, 1], [1, 1, 1.3]])[:, 0, 0]}) == 3
+    casts = translation.posterize(gray, tint=[[1.3, 1, 1], [1, 1.3, 1], [1, 1, 1.3]])[:, 0, 0]
+    assert len({tuple(c) for c in casts}) == 3
 
 
 def test_pix2pix_folder_halves_direction_flip_and_splits(tmp_path):

@@ -45,6 +45,7 @@ from gan_jax.data.sources import IMAGE_EXTENSIONS, DatasetError, list_images, re
 
 SEED = 2017  # CycleGAN, Zhu et al.
 N_IMAGES = {"train": 400, "test": 100}
+OFFLINE_SETS = ("offline", "offline_tints")  # built here; B: posters on the same four levels
 NAMES = {"offline": "photo -> poster (posterised, warm-tinted) domains from scikit-image's photos (default)",
          "offline_tints": "photo -> poster as 'offline', each poster with its own random colour cast (multimodal B)",
          "tfds:cycle_gan/NAME": "a CycleGAN set prepared with tensorflow-datasets",
@@ -180,7 +181,7 @@ def load(name: str, *, split: str = "train", img_size: int, channels: int, data_
          config=None) -> UnpairedSource:
     size = translation.image_size(config, img_size)
     augment = split == "train"
-    if name in ("offline", "offline_tints"):
+    if name in OFFLINE_SETS:
         a, b = offline_domains(split, translation.jitter_size(size) if augment else size, channels,
                                tints=name == "offline_tints")
         return UnpairedSource(ArrayDomain(a), ArrayDomain(b), size=size, channels=channels,
