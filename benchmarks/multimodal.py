@@ -1,6 +1,7 @@
 """What bicyclegan, munit, unit and stargan exist for, measured on held-out offline data after a short training run.
 
     python -m benchmarks.multimodal [--models bicyclegan,munit,unit,stargan] [--preset cpu|full] [--dataset NAME]
+                                    [--steps N] [--curve K]   # K: also measure every K steps of the same run
     python -m benchmarks.multimodal --memory      # unit's compiled train-step memory at 256 px, with/without remat
 
 - bicyclegan, munit: several outputs for one input differ: mean pairwise L1 ([-1, 1] units) between the
@@ -106,30 +107,38 @@ def poster_distance(images) -> float:
     return float(np.abs(x - poster_levels()).min(axis=-1).mean())
 
 
-def train(name: str, overrides: dict, steps: int, dataset: str, max_minutes: float | None = None):
+def train(name: str, overrides: dict, steps: int, dataset: str, max_minutes: float | None = None,
+          every: int = 0, measure=None):
+    """Train ``name`` for ``steps`` steps (or ``max_minutes``); with ``every`` > 0, call ``measure(step, state)`` every
+    ``every`` steps before the last (the curve: the same run read along the way; it draws nothing from training's
+    keys, so the run and its final figures are those of a run without it)."""
     model = registry.get(name)
     config = model.Config(**overrides)
     config.validate()
     source = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config)
     batch_size = model.loader_batch_size(config) if hasattr(model, "loader_batch_size") else config.batch_size
     loader = data.Loader(source, batch_size, seed=0, prefetch=0)
-    init_state = model.init(jax.random.key(0), config)
-    state = jax.tree.map(jnp.copy, init_state)
-    step = jax.jit(model.train_step, donate_argnums=0)
-    key = jax.random.key(1)
-    t, deadline, done = time.perf_counter(), common.Deadline(max_minutes), 0
-    for i in range(steps):
-        if deadline.passed():
-            break
-        state, metrics = step(state, loader.batch(i), jax.random.fold_in(key, i))
-        done = i + 1
-    jax.block_until_ready(metrics)
     test = data.load(dataset, model.DATA, img_size=config.img_size, channels=config.channels, config=config,
                      split="test")
     batch = test.get(np.arange(min(N_TEST, len(test))))
     if "image_b" in batch:  # styles to copy, for example-guided translation: training B images, not the test ones
         batch["reference_b"] = source.get(np.arange(min(N_TEST, len(source))))["image_b"]
-    return model, config, init_state, state, batch, done, time.perf_counter() - t
+    init_state = model.init(jax.random.key(0), config)
+    state = jax.tree.map(jnp.copy, init_state)
+    step = jax.jit(model.train_step, donate_argnums=0)
+    key = jax.random.key(1)
+    t, deadline, done, measuring = time.perf_counter(), common.Deadline(max_minutes), 0, 0.0
+    for i in range(steps):
+        if deadline.passed():
+            break
+        state, metrics = step(state, loader.batch(i), jax.random.fold_in(key, i))
+        done = i + 1
+        if every and done % every == 0 and done < steps:
+            m = time.perf_counter()
+            measure(done, model, init_state, state, batch)
+            measuring += time.perf_counter() - m
+    jax.block_until_ready(metrics)
+    return model, config, init_state, state, batch, done, time.perf_counter() - t - measuring
 
 
 def chunked(fn, x, size=25):
@@ -244,9 +253,13 @@ def main(argv=None) -> int:
                    help="train and test on this dataset instead of each model's default; e.g. offline_tints for "
                         "munit (posters with a random colour cast each: a target domain with styles apart from "
                         "content)")
+    p.add_argument("--curve", type=int, default=0, metavar="K",
+                   help="also measure every K steps along the way (the same run: its final rows are unchanged)")
     p.add_argument("--out", default="multimodal.md")
     args = p.parse_args(argv)
     names = common.names(p, args.models, MODELS)
+    if args.curve < 0:
+        p.error(f"--curve must be a number of steps >= 1 (0: no curve), got {args.curve}")
     if args.memory:
         text = ("# unit: compiled train-step memory, batch 1, 256 px (XLA buffer assignment)\n\n"
                 f"{common.machine()}\n\n" + common.table(memory.rows("unit"), ["model", "img_size",
@@ -254,20 +267,28 @@ def main(argv=None) -> int:
         print(common.write("multimodal_memory.md", text))
         return 0
     feats, rows = Features(args.vgg_weights), []
-    for name in names:
-        overrides, steps = PRESETS[args.preset][name]
-        dataset = args.dataset or getattr(registry.get(name), "DEFAULT_DATASET", "offline")
-        model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, dataset,
-                                                               args.max_minutes)
-        found = (stargan_rows(model, state, batch) if name == "stargan"
-                 else translation_rows(model, init, state, batch, feats, dataset))
-        shown = common.shown(overrides) + (f", dataset {args.dataset}" if args.dataset else "")
+
+    def record(name, shown, steps, wall, found):
         for measure, result, reference in found:
             rows.append({"model": name, "config": shown, "steps": steps, "wall_s": wall, "measure": measure,
                          "result": result, "reference": reference})
-            print(rows[-1], file=sys.stderr)
-        path = common.write(args.out, f"# Multimodal / attribute translation, preset {args.preset}\n\n"
+            print(rows[-1], file=sys.stderr, flush=True)
+        return common.write(args.out, f"# Multimodal / attribute translation, preset {args.preset}\n\n"
                             f"{common.machine()}\n\n" + common.table(rows, COLUMNS))
+
+    for name in names:
+        overrides, steps = PRESETS[args.preset][name]
+        dataset = args.dataset or getattr(registry.get(name), "DEFAULT_DATASET", "offline")
+        shown = common.shown(overrides) + (f", dataset {args.dataset}" if args.dataset else "")
+
+        def measures(model, init, state, batch):
+            return (stargan_rows(model, state, batch) if name == "stargan"
+                    else translation_rows(model, init, state, batch, feats, dataset))
+
+        along = lambda step, *run: record(name, shown, step, None, measures(*run))
+        model, config, init, state, batch, steps, wall = train(name, overrides, args.steps or steps, dataset,
+                                                               args.max_minutes, args.curve, along)
+        path = record(name, shown, steps, wall, measures(model, init, state, batch))
     print(path)
     return 0
 

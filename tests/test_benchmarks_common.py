@@ -1,8 +1,9 @@
-"""benchmarks/common.py's pieces that need no training: Config overrides (``--set``) and the conditional table's
-reading of per-variant results."""
+"""The benchmarks' own pieces: Config overrides (``--set``), the conditional table's reading of per-variant results,
+the measures computed by hand, and the curves read along a (tiny) run."""
 
 import json
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -202,3 +203,19 @@ def test_modes_reports_digit_shares_and_d_scores(tmp_path, monkeypatch):
         assert np.all(np.isfinite(scores)) and 0 <= r["classes"] <= 10
     with pytest.raises(SystemExit):
         modes.main(["--models", "wgan"])
+
+
+def test_multimodal_curve_reads_the_same_run_along_the_way(capsys):
+    from benchmarks import multimodal
+    tiny = {"img_height": 16, "img_width": 16, "n_strided": 2, "residual_blocks": 1, "n_critic": 2, "batch_size": 2}
+    seen = []
+    along = multimodal.train("stargan", tiny, 3, "offline", every=1,
+                             measure=lambda step, model, init, state, batch: seen.append(
+                                 (step, jax.tree.map(np.asarray, state))))
+    plain = multimodal.train("stargan", tiny, 3, "offline")
+    assert [step for step, _ in seen] == [1, 2] and along[5] == plain[5] == 3  # not at the last step: main reads it
+    chex.assert_trees_all_equal(along[3], plain[3])  # measuring changed nothing of the run
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(seen[0][1]), jax.tree.leaves(seen[1][1])))
+    with pytest.raises(SystemExit):
+        multimodal.main(["--models", "stargan", "--curve", "-1"])
+    assert "--curve must be a number of steps >= 1 (0: no curve), got -1" in capsys.readouterr().err
