@@ -9,6 +9,12 @@ Compile time (first call) is reported separately; the figure is the median over 
 (torch 2.13 CPU, 2 threads; the lower of two runs), from the project's issues: whole scripts, their data loading
 included. ``--torch_json`` adds the same scripts' loop bodies timed on this machine on synthetic batches
 (``benchmarks/torch_side_by_side.py``), the fair comparison with our step, which also excludes data loading.
+
+Where that comparison is close, the question is whether anything is left to win: each row also gives the step's
+floating-point work as XLA counts it in our program (``gflop_per_iter``: convolutions and products, 2 per
+multiply-add) and the rate it ran at, beside a reference measured in the same run: a 2,048-square float32 matrix
+product compiled with the train steps' options (``matmul_gflops``, the header line), about the most this machine's
+arithmetic gives. A step near that rate can only get faster by doing less work.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 
 from benchmarks import common
 from gan_jax import engine, registry
+from gan_jax.engine import xla_options
 
 # PyTorch-GAN scripts, ms per iteration (per critic step for n_critic models), reference 2-core CPU.
 TORCH_MS = {
@@ -37,6 +45,26 @@ TORCH_MS = {
 def critic_steps(model, config) -> int:
     """Critic updates per train_step (1 unless the model consumes n_critic batches per step)."""
     return config.n_critic if hasattr(model, "loader_batch_size") else 1
+
+
+def matmul_gflops(repeats: int = 7, n: int = 2048) -> float:
+    """The rate of an ``n``-square float32 matrix product compiled as the train steps are (GFLOP/s, best of
+    ``repeats``): the reference for the steps' own rates."""
+    options = xla_options.train_step_options(jax.devices()[0].platform)
+    product = jax.jit(jnp.matmul, compiler_options=options)
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    jax.block_until_ready(product(a, a))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(product(a, a))
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def step_gflop(step, state, batch, key) -> float:
+    """The floating-point operations of one call of the jitted ``step`` as XLA counts them (GFLOP)."""
+    return step.lower(state, batch, key).cost_analysis()["flops"] / 1e9
 
 
 def measure(name: str, repeats: int, iters: int, torch_side: dict | None = None) -> dict:
@@ -65,9 +93,11 @@ def measure(name: str, repeats: int, iters: int, torch_side: dict | None = None)
         runs.append((time.perf_counter() - t) / iters * 1000)
     ms = common.median(runs)
     k = critic_steps(model, config)
+    gflop = step_gflop(step, state, batch, step_key)
     row = {"model": name, "batch": config.batch_size, "img_size": config.img_size, "compile_s": compile_s,
            "ms_per_iter": ms, "critic_steps": k, "ms_per_unit": ms / k,
-           "images_per_s": loader.batch_size / (ms / 1000), "torch_ms": TORCH_MS.get(name)}
+           "images_per_s": loader.batch_size / (ms / 1000), "gflop_per_iter": gflop, "gflops": gflop / (ms / 1000),
+           "torch_ms": TORCH_MS.get(name)}
     if row["torch_ms"]:
         row["speedup_vs_torch"] = row["torch_ms"] / row["ms_per_unit"]
     side = (torch_side or {}).get(name, {})
@@ -98,13 +128,15 @@ def main(argv=None) -> int:
     torch_side = load_torch_side(args.torch_json)
     names = common.names(p, args.models, registry.names()) if args.models else registry.names()
     cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
-            "torch_ms", "speedup_vs_torch"] + (["torch_same_machine_ms", "speedup_same_machine"] if torch_side else [])
-    rows = []
+            "gflop_per_iter", "gflops", "torch_ms", "speedup_vs_torch"] + (["torch_same_machine_ms", "speedup_same_machine"] if torch_side else [])
+    rows, reference = [], matmul_gflops()
+    header = (f"Machine: {common.machine()}\n\nA 2,048-square float32 matrix product, compiled as the steps are: "
+              f"{reference:.0f} GFLOP/s (the `gflops` column's reference)\n\n")
     for name in names:
         rows.append(measure(name, args.repeats, args.iters, torch_side))
         print(f"{name}: {rows[-1]['ms_per_unit']:.2f} ms per unit, compile {rows[-1]['compile_s']:.1f} s",
               file=sys.stderr)
-        text = f"Machine: {common.machine()}\n\n" + common.table(rows, cols)
+        text = header + common.table(rows, cols)
         common.write(args.out, text)  # after every model: a cut-short run keeps what it measured
     print(text)
     return 0

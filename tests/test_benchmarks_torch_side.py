@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmarks import speed, torch_side_by_side as side
@@ -56,3 +58,10 @@ def test_speed_reads_the_torch_results(tmp_path):
     loaded = speed.load_torch_side(str(path))
     assert loaded["gan"]["mean_ms"] == 15.0 and "error" in loaded["bgan"]
     assert speed.load_torch_side(None) == {}
+
+
+def test_speed_counts_a_steps_arithmetic():
+    step = jax.jit(lambda state, batch, key: (state @ batch["x"], jnp.tanh(state)))
+    state, batch = jnp.ones((8, 16)), {"x": jnp.ones((16, 32))}
+    assert speed.step_gflop(step, state, batch, jax.random.key(0)) * 1e9 == pytest.approx(2 * 8 * 16 * 32, rel=0.1)
+    assert 1 < speed.matmul_gflops(repeats=1, n=256) < 1e5  # GFLOP/s of a real product: positive and finite

@@ -29,17 +29,18 @@ Deviations from PyTorch-GAN:
   the Config default for Python callers, means no decay). ``netstate.adam_epoch_decay``.
 - ``remat``: the residual blocks of encoders and decoders are rematerialised in the backward pass.
 
-Run:    python -m gan_jax.train --model munit   (offline photo -> poster domains, gan_jax/data/kinds/unpaired.py;
-        PyTorch-GAN trains it on edges2shoes: --dataset DIR). A CPU-sized run: --img_height 64 --img_width 64
-        --d_scales 2 --dim 32. ``--dataset offline_tints`` gives every B poster its own colour cast: a target domain
-        whose style varies apart from its content, which MUNIT assumes (in ``offline`` a poster is a fixed function
-        of its photo, so random styles can only move a translation off B).
-Result: python -m benchmarks.multimodal --models munit [--dataset offline_tints]: mean pairwise L1 between several
-        styles of one input (> 0 means multimodal) and Frechet distance of translations to the target domain
+Run:    python -m gan_jax.train --model munit   (offline photo -> poster domains, each poster with its own colour
+        cast: ``offline_tints``, gan_jax/data/kinds/unpaired.py; PyTorch-GAN trains it on edges2shoes: --dataset
+        DIR). A CPU-sized run: --img_height 64 --img_width 64 --d_scales 2 --dim 32. Why ``offline_tints`` and not
+        ``offline`` (the other unpaired models' default): MUNIT assumes a target domain whose style varies apart from
+        its content; in ``offline`` a poster is a fixed function of its photo, so a random style can only move a
+        translation off B (``--dataset offline`` still trains on it).
+Result: python -m benchmarks.multimodal --models munit [--curve 500]: mean pairwise L1 between several styles of
+        one input (> 0 means multimodal) and Frechet distance of translations to the target domain
         (benchmarks/out/multimodal.md), with random styles (mean of 5 draws) and with the styles of real B images.
-        RESULTS.md: on offline_tints, 2,000 CPU steps at 64 px, random styles land in B (FD 0.043, every draw
-        below the inputs' 0.096) and differ (0.171, init 0.039); on offline, by how far the checkpoint happens
-        to be (0.053-0.124 at 1,500-2,000 steps against the inputs' 0.068).
+        RESULTS.md: on offline_tints at 64 px on the CPU, random styles differ (0.23-0.37, init 0.039) and land
+        in B at every checkpoint from 1,000 to 3,000 steps (FD 0.055-0.086 against the inputs' 0.096); on
+        offline, by how far the checkpoint happens to be (0.053-0.124 at 1,500-2,000 steps against 0.068).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from gan_jax.nets import layers, patchgan, styles
 from gan_jax.nets import state as netstate
 
 DATA = "unpaired"
-DEFAULT_DATASET = "offline"
+DEFAULT_DATASET = "offline_tints"  # see the docstring: a target domain with styles apart from content
 DESCRIPTION = "MUNIT (Huang 2018): multimodal unpaired translation, content/style codes joined by AdaIN"
 DEFAULT_STEPS = 80  # a smoke run at the script's 128 px, batch 1: ~0.4 TFLOP a step (XLA cost analysis), ~7 s at
 # ~60 GFLOP/s on 2 CPU cores (estimated, not timed).
