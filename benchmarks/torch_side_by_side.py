@@ -259,9 +259,10 @@ def time_script(pytorch_gan: str, name: str, iters: int, skip: int, threads: int
     ms = np.diff(stamps) * 1000
     if len(ms) <= skip:
         return {"error": f"only {len(ms)} iterations ran"}
-    timed = ms[skip:]
     cycle = N_CRITIC.get(name, 1)
-    timed = timed[: len(timed) // cycle * cycle] if len(timed) >= cycle else timed
+    timed = ms[skip:][: (len(ms) - skip) // cycle * cycle]  # whole cycles: each holds the one G update
+    if not len(timed):
+        return {"error": f"{len(ms) - skip} iterations after the skipped ones: fewer than one n_critic cycle ({cycle})"}
     result = {"mean_ms": float(timed.mean()), "min_ms": float(timed.min()),
               "iters_ms": [round(float(x), 1) for x in ms]}
     if fixes:
@@ -279,13 +280,23 @@ def default_iters(name: str, skip: int) -> int:
     return skip + max(n - skip, 3 * cycle) // cycle * cycle
 
 
+def iterations(name: str, skip: int, asked: int | None) -> int:
+    """Batches to run: ``default_iters``, or ``asked`` rounded up to whole n_critic cycles after the skipped ones
+    (for stargan, ``--iters 4 --skip 1`` would otherwise time four critic-only iterations, none with the G update
+    that our per-critic-step figure includes)."""
+    if asked is None:
+        return default_iters(name, skip)
+    cycle = N_CRITIC.get(name, 1)
+    return skip + -(-max(asked - skip, 1) // cycle) * cycle
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pytorch_gan", required=True, help="a PyTorch-GAN checkout (with implementations/)")
     p.add_argument("--models", default=",".join(BATCHES), help="comma-separated script names")
     p.add_argument("--iters", type=int, default=None,
-                   help="batches per script (default: 12; 60 for the MLP scripts, 6 for the slowest; whole n_critic "
-                        "cycles)")
+                   help="batches per script, rounded up to whole n_critic cycles after the skipped ones (default: 12; "
+                        "60 for the MLP scripts, 6 for the slowest)")
     p.add_argument("--skip", type=int, default=2, help="leading iterations left out (the first draws a grid)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="JSON file for the results")
@@ -306,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in names:  # each script in a fresh interpreter, as it runs on its own
         cmd = [sys.executable, os.path.abspath(__file__), "--single", "--pytorch_gan", args.pytorch_gan,
-               "--models", name, "--iters", str(args.iters or default_iters(name, args.skip)),
+               "--models", name, "--iters", str(iterations(name, args.skip, args.iters)),
                "--skip", str(args.skip), "--threads", str(args.threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         try:

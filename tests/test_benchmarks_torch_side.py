@@ -65,3 +65,8 @@ def test_speed_counts_a_steps_arithmetic():
     state, batch = jnp.ones((8, 16)), {"x": jnp.ones((16, 32))}
     assert speed.step_gflop(step, state, batch, jax.random.key(0)) * 1e9 == pytest.approx(2 * 8 * 16 * 32, rel=0.1)
     assert 1 < speed.matmul_gflops(repeats=1, n=256) < 1e5  # GFLOP/s of a real product: positive and finite
+
+
+def test_asked_iterations_are_rounded_up_to_whole_critic_cycles():
+    assert side.iterations("stargan", 1, 4) == 6 and side.iterations("dualgan", 1, 12) == 16  # n_critic 5
+    assert side.iterations("dcgan", 1, 4) == 4 and side.iterations("esrgan", 2, None) == side.default_iters("esrgan", 2)
