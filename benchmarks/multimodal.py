@@ -109,9 +109,10 @@ def poster_distance(images) -> float:
 
 def train(name: str, overrides: dict, steps: int, dataset: str, max_minutes: float | None = None,
           every: int = 0, measure=None):
-    """Train ``name`` for ``steps`` steps (or ``max_minutes``); with ``every`` > 0, call ``measure(step, state)`` every
-    ``every`` steps before the last (the curve: the same run read along the way; it draws nothing from training's
-    keys, so the run and its final figures are those of a run without it)."""
+    """Train ``name`` for ``steps`` steps (or ``max_minutes``); with ``every`` > 0, call ``measure(step, model,
+    init_state, state, test_batch)`` every ``every`` steps before the last (the curve: the same run read along the
+    way; it draws nothing from training's keys, so the run and its final figures are those of a run without it).
+    Returns (model, config, init_state, state, test_batch, steps done, training seconds without the measuring)."""
     model = registry.get(name)
     config = model.Config(**overrides)
     config.validate()

@@ -62,9 +62,14 @@ def matmul_gflops(repeats: int = 7, n: int = 2048) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def step_gflop(step, state, batch, key) -> float:
-    """The floating-point operations of one call of the jitted ``step`` as XLA counts them (GFLOP)."""
-    return step.lower(state, batch, key).cost_analysis()["flops"] / 1e9
+def step_gflop(step, state, batch, key) -> float | None:
+    """The floating-point operations of one call of the jitted ``step`` as XLA counts them (GFLOP; None where the
+    backend gives no count)."""
+    cost = step.lower(state, batch, key).cost_analysis()
+    if isinstance(cost, (list, tuple)):  # older jax: one dict per computation
+        cost = cost[0] if cost else None
+    flops = (cost or {}).get("flops")
+    return None if flops is None else flops / 1e9
 
 
 def measure(name: str, repeats: int, iters: int, torch_side: dict | None = None) -> dict:
@@ -96,7 +101,8 @@ def measure(name: str, repeats: int, iters: int, torch_side: dict | None = None)
     gflop = step_gflop(step, state, batch, step_key)
     row = {"model": name, "batch": config.batch_size, "img_size": config.img_size, "compile_s": compile_s,
            "ms_per_iter": ms, "critic_steps": k, "ms_per_unit": ms / k,
-           "images_per_s": loader.batch_size / (ms / 1000), "gflop_per_iter": gflop, "gflops": gflop / (ms / 1000),
+           "images_per_s": loader.batch_size / (ms / 1000), "gflop_per_iter": gflop,
+           "gflops": None if gflop is None else gflop / (ms / 1000),
            "torch_ms": TORCH_MS.get(name)}
     if row["torch_ms"]:
         row["speedup_vs_torch"] = row["torch_ms"] / row["ms_per_unit"]
@@ -128,7 +134,8 @@ def main(argv=None) -> int:
     torch_side = load_torch_side(args.torch_json)
     names = common.names(p, args.models, registry.names()) if args.models else registry.names()
     cols = ["model", "batch", "img_size", "compile_s", "ms_per_iter", "critic_steps", "ms_per_unit", "images_per_s",
-            "gflop_per_iter", "gflops", "torch_ms", "speedup_vs_torch"] + (["torch_same_machine_ms", "speedup_same_machine"] if torch_side else [])
+            "gflop_per_iter", "gflops", "torch_ms", "speedup_vs_torch"]
+    cols += ["torch_same_machine_ms", "speedup_same_machine"] if torch_side else []
     rows, reference = [], matmul_gflops()
     header = (f"Machine: {common.machine()}\n\nA 2,048-square float32 matrix product, compiled as the steps are: "
               f"{reference:.0f} GFLOP/s (the `gflops` column's reference)\n\n")
