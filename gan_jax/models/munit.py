@@ -60,8 +60,8 @@ from gan_jax.nets import state as netstate
 DATA = "unpaired"
 DEFAULT_DATASET = "offline_tints"  # see the docstring: a target domain with styles apart from content
 DESCRIPTION = "MUNIT (Huang 2018): multimodal unpaired translation, content/style codes joined by AdaIN"
-DEFAULT_STEPS = 80  # a smoke run at the script's 128 px, batch 1: ~0.4 TFLOP a step (XLA cost analysis), ~7 s at
-# ~60 GFLOP/s on 2 CPU cores (estimated, not timed).
+DEFAULT_STEPS = 80  # a smoke run at the script's 128 px, batch 1: 311 GFLOP a step (XLA's count), 1.0-2.4 s a step
+# on the project's 2-core CPUs (benchmarks/RESULTS.md, speed).
 N_SAMPLES = 4  # grid rows: an input image, then GRID_COLS - 1 translations with random styles
 GRID_COLS = 8
 LAMBDA_GAN, LAMBDA_ID, LAMBDA_STYLE, LAMBDA_CONTENT = 1.0, 10.0, 1.0, 1.0  # munit.py (lambda_cyc = 0)
