@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     for name in names:
         overrides, steps = PRESETS[args.preset][name]
         dataset = args.dataset or getattr(registry.get(name), "DEFAULT_DATASET", "offline")
-        shown = common.shown(overrides) + (f", dataset {args.dataset}" if args.dataset else "")
+        shown = ", ".join(filter(None, (common.shown(overrides), f"dataset {dataset}")))  # the set actually used
 
         def measures(model, init, state, batch):
             return (stargan_rows(model, state, batch) if name == "stargan"

@@ -30,6 +30,7 @@ import numpy as np
 from benchmarks import common
 from benchmarks.multimodal import BLUR_SIGMA, Features, blurred, chunked, poster_distance
 from gan_jax import data, registry
+from gan_jax.data.kinds import unpaired
 from gan_jax.train import loader_batch_size
 
 MODELS = ("pix2pix", "cyclegan", "discogan", "dualgan")
@@ -88,7 +89,7 @@ def rows_for(name: str, overrides: dict, steps: int, feats, max_minutes: float |
     rows = [{**base, "measure": "cycle L1 A->B->A", "init": cycle(init_state), "end": cycle(state), "baseline": ""},
             {**base, "measure": "FD(A->B, B)", "init": fd(fake_init), "end": fd(fake),
              "baseline": f"untranslated A {fd(a):.3g}; real B blurred (sigma {BLUR_SIGMA:g} px) {fd(blurred(b)):.3g}"}]
-    if model.DEFAULT_DATASET == "offline":  # the offline B domain is posterized: where do the colours land?
+    if model.DEFAULT_DATASET in unpaired.OFFLINE_SETS:  # offline B domains are posterized: where do colours land?
         rows.append({**base, "measure": "A->B colours: distance to the B poster levels",  # as multimodal's row
                      "init": poster_distance(fake_init), "end": poster_distance(fake),
                      "baseline": f"untranslated A {poster_distance(a):.3f}, real B {poster_distance(b):.3f}"})

@@ -202,6 +202,6 @@ def load(name: str, *, split: str = "train", img_size: int, channels: int, data_
         check_sizes(b_files, minimum)
         return UnpairedSource(FileDomain(a_files, channels), FileDomain(b_files, channels), size=size,
                               channels=channels, name=f"{name}/{split}", augment=augment)
-    raise DatasetError(f"unknown dataset {name!r} for unpaired translation: use 'offline', 'offline_tints', "
-                       f"tfds:cycle_gan/NAME or a cyclegan-style folder (DIR/train/A, DIR/train/B; python -m "
-                       f"gan_jax.data.download horse2zebra)")
+    raise DatasetError(f"unknown dataset {name!r} for unpaired translation: use "
+                       f"{', '.join(repr(n) for n in OFFLINE_SETS)}, tfds:cycle_gan/NAME or a cyclegan-style folder "
+                       f"(DIR/train/A, DIR/train/B; python -m gan_jax.data.download horse2zebra)")
