@@ -99,11 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from gan_jax import cli
 
     cli.quiet_logs()
-    try:
-        return run(args)
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return cli.run_main(lambda: run(args))
 
 
 def run(args) -> int:

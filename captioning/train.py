@@ -57,14 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     cli.quiet_logs()
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return cli.run_main(lambda: run(args))
 
 
 def make_config(args, vocab: Vocab, max_len: int) -> model_lib.Config:

@@ -281,15 +281,7 @@ def run(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     cli.quiet_logs()
-    try:
-        run(args)
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_main(lambda: run(args))
 
 
 # ------------------------------------------------------------------------------------------ the plain Python loop

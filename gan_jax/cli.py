@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
+from typing import Any, Callable
 
 # Fields that must be > 0 / in [0, 1) wherever a Config has them.
 POSITIVE = ("n_epochs", "batch_size", "lr", "latent_dim", "img_size", "channels", "n_critic", "sample_interval",
@@ -18,6 +20,27 @@ def quiet_logs() -> None:
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+# What a user's input can make a tool raise (a bad value, a missing or unreadable file, a diverged run): one line.
+USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError)
+
+
+def run_main(fn: Callable[[], Any], errors: tuple = USER_ERRORS) -> int:
+    """A command-line tool's exit status from ``fn()``: an int it returns is the status, anything else 0.
+
+    ``errors`` become ``error: <message>`` on stderr and status 1 instead of a traceback, Ctrl-C becomes ``aborted``
+    and 130 (what a shell reports for SIGINT). Anything else is a bug and keeps its traceback.
+    """
+    try:
+        result = fn()
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+    except errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 def _parse_bool(text: str) -> bool:

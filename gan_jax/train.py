@@ -63,14 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser(model)
     args = parser.parse_args(argv)
-    try:
-        return run(model, args)
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return cli.run_main(lambda: run(model, args))
 
 
 def run(model, args) -> int:

@@ -157,3 +157,21 @@ def test_eval_interval_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "pix2pix does not generate images from noise" in err and "paired" in err
     assert not os.path.exists(os.path.join(out, "config.json"))  # refused before anything was written
+
+
+def test_run_main_turns_user_errors_into_one_line_and_a_status(capsys):
+    from gan_jax import cli
+
+    assert cli.run_main(lambda: 3) == 3
+    assert cli.run_main(lambda: {"loss": 1.0}) == 0  # a tool's run() may return its results: success
+    for exc, status, message in [(ValueError("--lr must be > 0"), 1, "error: --lr must be > 0"),
+                                 (FileNotFoundError("no checkpoint in /x"), 1, "error: no checkpoint in /x"),
+                                 (FloatingPointError("loss is nan at step 7"), 1, "error: loss is nan at step 7"),
+                                 (KeyboardInterrupt(), 130, "aborted")]:
+        def fail(exc=exc):
+            raise exc
+
+        assert cli.run_main(fail) == status
+        assert capsys.readouterr().err.strip() == message
+    with pytest.raises(KeyError):  # not a user error: a bug keeps its traceback
+        cli.run_main(lambda: {}["missing"])

@@ -301,15 +301,7 @@ def _resume(args, out: str, log) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     cli.quiet_logs()
-    try:
-        run(args)
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError, RuntimeError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run_main(lambda: run(args))
 
 
 if __name__ == "__main__":
