@@ -162,16 +162,28 @@ def predict_dataset(variables: dict, network, dataset, img_size: int, batch_size
 
     from detection import inference
 
+    def detect(images):
+        if len(images) < batch_size:  # keep one compiled shape
+            images = np.concatenate([images, np.zeros((batch_size - len(images),) + images.shape[1:], images.dtype)])
+        return jax.device_get(inference.detect_batch(variables, jnp.asarray(images), network, thresh=thresh,
+                                                     iou_thresh=iou_thresh, max_detections=max_detections))
+
+    return predict_with(detect, dataset, img_size, batch_size, limit)
+
+
+def predict_with(detect, dataset, img_size: int, batch_size: int, limit: int | None = None
+                 ) -> tuple[list[Detections], list[GroundTruth], list[tuple[int, int]]]:
+    """``predict_dataset`` for any detector: ``detect(images)`` takes a batch of letterboxed ``img_size`` images
+    (numpy, NHWC in [0, 1]) and returns ``inference.detect_batch``'s padded dict (boxes in letterbox pixels, scores,
+    classes, valid) for at least those images (the fixed-point reference model passes its own)."""
+    from detection import inference
+
     n = len(dataset) if limit is None else min(limit, len(dataset))
     dets, truths, sizes = [], [], []
     for start in range(0, n, batch_size):
         exs = [dataset[i] for i in range(start, min(start + batch_size, n))]
         boxed = [inference.letterbox(ex.image, (img_size, img_size)) for ex in exs]
-        images = np.stack([b for b, _ in boxed])
-        if len(exs) < batch_size:  # keep one compiled shape
-            images = np.concatenate([images, np.zeros((batch_size - len(exs),) + images.shape[1:], images.dtype)])
-        out = jax.device_get(inference.detect_batch(variables, jnp.asarray(images), network, thresh=thresh,
-                                                    iou_thresh=iou_thresh, max_detections=max_detections))
+        out = detect(np.stack([b for b, _ in boxed]))
         for k, (ex, (_, lb)) in enumerate(zip(exs, boxed)):
             v = out["valid"][k]
             dets.append((lb.boxes_to_image(out["boxes"][k][v]), out["scores"][k][v], out["classes"][k][v]))
