@@ -3,7 +3,6 @@ vocabulary's fingerprint), ``vocab.json``, ``checkpoints/``. Opening one checks 
 
 from __future__ import annotations
 
-import json
 import os
 from typing import NamedTuple
 
@@ -11,6 +10,7 @@ from captioning import model as model_lib
 from captioning.vocab import Vocab, VocabularyError
 from gan_jax.engine import Checkpointer, CheckpointError, config_from_dict, make_mesh
 from gan_jax.engine.loop import abstract_state
+from gan_jax.runs import saved_run
 
 VOCAB_FILE = "vocab.json"
 
@@ -24,15 +24,7 @@ class Run(NamedTuple):
 
 
 def read_saved(run_dir: str) -> dict:
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"{os.path.abspath(run_dir)} is not a run directory (no config.json)")
-    with open(path) as f:
-        saved = json.load(f)
-    if saved.get("model") != model_lib.NAME:
-        raise CheckpointError(f"{os.path.abspath(run_dir)} holds a run of {saved.get('model')!r}, not a "
-                              f"captioning run")
-    return saved
+    return saved_run(run_dir, model=model_lib.NAME)
 
 
 def check_vocab(vocab: Vocab, config: model_lib.Config, saved: dict, where: str) -> None:

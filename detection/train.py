@@ -198,13 +198,10 @@ def _has_checkpoint(out: str) -> bool:
 
 
 def _resumed(args, out: str) -> tuple[model.Config, dict, dict]:
-    from gan_jax.engine import CheckpointError, config_from_dict
+    from gan_jax.engine import config_from_dict
+    from gan_jax.runs import saved_run
 
-    path = os.path.join(out, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"nothing to resume: {out} has no config.json")
-    with open(path) as f:
-        saved = json.load(f)
+    saved = saved_run(out, "nothing to resume: {} has no config.json")
     config = config_from_dict(model.Config, saved["config"])
     given = {name: getattr(args, name) for name, _, _ in _flag_fields() if getattr(args, name, None) is not None}
     given.update({k: v for k, v in (("model", args.model), ("dataset", args.dataset)) if v is not None})

@@ -10,13 +10,21 @@ from gan_jax.engine import Checkpointer, CheckpointError, config_from_dict, make
 from gan_jax.engine.loop import abstract_state
 
 
-def saved_run(run_dir: str, missing: str = "{} is not a run directory (no config.json)") -> dict:
-    """The run's ``config.json`` (model, config, run options, dataset); ``missing`` words the error without one."""
-    path = os.path.join(os.path.abspath(run_dir), "config.json")
+def saved_run(run_dir: str, missing: str = "{} is not a run directory (no config.json)",
+              model: str | None = None) -> dict:
+    """The run's ``config.json`` (model, config, run options, dataset); ``missing`` words the error without one.
+
+    With ``model``, a run of another model is refused (detection, captioning and textcls keep their runs the same
+    way and use this too)."""
+    run_dir = os.path.abspath(run_dir)
+    path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
-        raise CheckpointError(missing.format(os.path.abspath(run_dir)))
+        raise CheckpointError(missing.format(run_dir))
     with open(path) as f:
-        return json.load(f)
+        saved = json.load(f)
+    if model is not None and saved.get("model") != model:
+        raise CheckpointError(f"{run_dir} holds a run of {saved.get('model')!r}, not {model!r}")
+    return saved
 
 
 def load_run(run_dir: str, step: int | None = None):

@@ -175,3 +175,17 @@ def test_run_main_turns_user_errors_into_one_line_and_a_status(capsys):
         assert capsys.readouterr().err.strip() == message
     with pytest.raises(KeyError):  # not a user error: a bug keeps its traceback
         cli.run_main(lambda: {}["missing"])
+
+
+def test_saved_run_refuses_a_missing_config_and_another_models_run(tmp_path):
+    from gan_jax.engine import CheckpointError
+    from gan_jax.runs import saved_run
+
+    with pytest.raises(CheckpointError, match="is not a run directory"):
+        saved_run(str(tmp_path))
+    with pytest.raises(CheckpointError, match="nothing to resume: .* has no config.json"):
+        saved_run(str(tmp_path), "nothing to resume: {} has no config.json")
+    (tmp_path / "config.json").write_text(json.dumps({"model": "gan", "config": {}}))
+    assert saved_run(str(tmp_path), model="gan")["model"] == "gan"
+    with pytest.raises(CheckpointError, match="holds a run of 'gan', not 'textcnn'"):
+        saved_run(str(tmp_path), model="textcnn")  # e.g. python -m textcls.predict --run <a GAN run>

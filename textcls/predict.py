@@ -39,16 +39,10 @@ class Weights:
 
 
 def read_run(run_dir: str) -> tuple[dict, model.Config]:
-    from gan_jax.engine import CheckpointError, config_from_dict
+    from gan_jax.engine import config_from_dict
+    from gan_jax.runs import saved_run
 
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"{os.path.abspath(run_dir)} is not a textcls run directory (no config.json)")
-    with open(path) as f:
-        saved = json.load(f)
-    if saved.get("model") != model.NAME:
-        raise CheckpointError(f"{os.path.abspath(run_dir)} holds a run of {saved.get('model')!r}, not "
-                              f"{model.NAME!r}")
+    saved = saved_run(run_dir, "{} is not a textcls run directory (no config.json)", model=model.NAME)
     return saved, config_from_dict(model.Config, saved["config"])
 
 

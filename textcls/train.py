@@ -264,13 +264,10 @@ def run(args, log=None) -> dict:
 
 def _resume(args, out: str, log) -> dict:
     """Continue a run with its saved config and data settings (flags that differ are refused)."""
-    from gan_jax.engine import CheckpointError, config_from_dict
+    from gan_jax.engine import config_from_dict
+    from gan_jax.runs import saved_run
 
-    path = os.path.join(out, "config.json")
-    if not os.path.exists(path):
-        raise CheckpointError(f"nothing to resume: {os.path.abspath(out)} has no config.json")
-    with open(path) as f:
-        saved = json.load(f)
+    saved = saved_run(out, "nothing to resume: {} has no config.json")
     config = config_from_dict(model.Config, saved["config"])
     for name, _, _ in flag_fields():
         given = getattr(args, name, None)
