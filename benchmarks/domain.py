@@ -11,6 +11,8 @@
   agreement over 1,000 pairs, against the agreement of independent draws with the same class frequencies (chance),
   among the pairs both classifiers read with probability >= 0.9, and both classifiers on the same generated MNIST
   image (the most the pair agreement can show with these readers); ``--curve K`` reads the pairs every K steps too.
+  Without any classifier: how often an MNIST image's partner is found among 500 MNIST-M images by the shape of their
+  edges (``shape_match``), against real MNIST digits and their own MNIST-M renderings.
 - pixelda: accuracy on the MNIST-M test split of pixelda's task classifier (trained on MNIST and translated MNIST,
   never a target label) against the same classifier architecture trained on MNIST alone for the same steps and
   batch (source only); both on the same 500 target test digits.
@@ -184,8 +186,39 @@ def read_pairs(model, state, n: int = 1000) -> dict:
     pred_a, pred_b = logits_a.argmax(-1), logits_b.argmax(-1)
     chance = float(np.sum(np.bincount(pred_a, minlength=10) * np.bincount(pred_b, minlength=10))) / len(pred_a)**2
     sure, sure_agree = confident_agreement(logits_a, logits_b)
+    shape_top1, shape_auc = shape_match(images_a[:SHAPE_N], images_b[:SHAPE_N])
     return {"agree": float(np.mean(pred_a == pred_b)), "chance": chance, "sure": sure, "sure_agree": sure_agree,
-            "ceiling": float(np.mean(pred_a == judge_b.logits(images_a).argmax(-1)))}
+            "ceiling": float(np.mean(pred_a == judge_b.logits(images_a).argmax(-1))), "shape_top1": shape_top1,
+            "shape_auc": shape_auc}
+
+
+SHAPE_N = 500  # candidates for shape_match: the offline MNIST test split's size, so real pairs are the reference
+
+
+def edge_maps(images: np.ndarray) -> np.ndarray:
+    """[N, H*W]: the gradient magnitude (central differences) of each image's mean over channels, zero mean and
+    unit norm per image, so a dot product of two rows is the correlation of their edges."""
+    lum = np.asarray(images, np.float64).mean(-1)
+    gy, gx = np.zeros_like(lum), np.zeros_like(lum)
+    gy[:, 1:-1] = lum[:, 2:] - lum[:, :-2]
+    gx[:, :, 1:-1] = lum[:, :, 2:] - lum[:, :, :-2]
+    e = np.sqrt(gx ** 2 + gy ** 2).reshape(len(lum), -1)
+    e -= e.mean(1, keepdims=True)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def shape_match(images_a: np.ndarray, images_b: np.ndarray) -> tuple[float, float]:
+    """Do pair i's two images draw the same shape, without reading a digit? (top-1, AUC): how often B image i is the
+    best edge correlate of A image i among all the B images, and the chance that it correlates better than another
+    B image drawn at random. MNIST-M draws an MNIST digit over a photo by inverting the photo's colours under the
+    strokes, so a real digit and its own MNIST-M rendering share their stroke edges (the photo adds edges of its own).
+    Chance: top-1 1/N, AUC 0.5."""
+    s = edge_maps(images_a) @ edge_maps(images_b).T
+    n = len(s)
+    diag = np.diag(s)
+    top1 = float(np.mean(s.argmax(1) == np.arange(n)))
+    auc = float((np.sum(diag[:, None] > s)) / (n * (n - 1)))  # the diagonal never counts (not > itself)
+    return top1, auc
 
 
 def cogan_curve_hook(model, interval: int, curve: list) -> engine.Hook:
@@ -206,6 +239,7 @@ def eval_cogan(t: Trained) -> list[tuple[str, str, str]]:
     start, end = read_pairs(t.model, t.init_state), read_pairs(t.model, t.state)
     real = real_images("mnist", t.config, 1000)
     same_real = float(np.mean(clf_a.predict(real) == judge_b.predict(real)))
+    real_top1, real_auc = shape_match(*real_pairs(t.config))
     fd = frechet_distance(clf_a.features(real),
                           clf_a.features(generate_batched(t.model, t.state, jax.random.key(12), 1000)))
     rows = [("pairs showing the same digit (1000 pairs)", f"{end['agree']:.1%} (init {start['agree']:.1%})",
@@ -217,6 +251,11 @@ def eval_cogan(t: Trained) -> list[tuple[str, str, str]]:
             ("the two readers agree on the same generated MNIST image", f"{end['ceiling']:.1%}",
              f"on real MNIST digits {same_real:.1%}: the ceiling of the pair agreement with these readers, set by "
              "how ambiguous G's digits are"),
+            (f"no reader: partner found by its edges among {SHAPE_N} (top-1 / AUC)",
+             f"{end['shape_top1']:.1%} / {end['shape_auc']:.3f} (init {start['shape_top1']:.1%} / "
+             f"{start['shape_auc']:.3f})",
+             f"real MNIST digits and their own MNIST-M renderings {real_top1:.1%} / {real_auc:.3f}; chance "
+             f"{1 / SHAPE_N:.1%} / 0.5"),
             ("domain A (MNIST) samples FD", f"{fd:.1f}", "1000 vs 1000 real digits")]
     if t.curve:
         rows.append((f"pairs showing the same digit at steps {' / '.join(f'{s:,}' for s, _ in t.curve)}",
@@ -226,6 +265,19 @@ def eval_cogan(t: Trained) -> list[tuple[str, str, str]]:
 
 
 SURE = 0.9
+
+
+def real_pairs(config) -> tuple[np.ndarray, np.ndarray]:
+    """The offline MNIST test digits and their own MNIST-M renderings (same index, same digit) at cogan's size and
+    channels, in [-1, 1]: the reference for ``shape_match``."""
+    from gan_jax.data import offline
+    from gan_jax.data.kinds.mnistm import offline_mnistm
+    from gan_jax.data.pipeline import resize_uint8, to_model_range
+
+    digits, _ = offline.mnist("test")
+    rendered, _ = offline_mnistm("test")
+    a, b = (to_model_range(resize_uint8(x[:SHAPE_N], config.img_size, config.channels)) for x in (digits, rendered))
+    return a, b
 
 
 def confident_agreement(logits_a: np.ndarray, logits_b: np.ndarray, sure: float = SURE) -> tuple[float, float]:
