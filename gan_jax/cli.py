@@ -24,6 +24,8 @@ def quiet_logs() -> None:
 
 # What a user's input can make a tool raise (a bad value, a missing or unreadable file, a diverged run): one line.
 USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError)
+# ...and for tools that open a run directory: a config.json without a key, or naming a model this version lacks.
+RUN_ERRORS = USER_ERRORS + (KeyError,)
 
 
 def run_main(fn: Callable[[], Any], errors: tuple = USER_ERRORS) -> int:

@@ -116,17 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     from gan_jax import cli
 
     cli.quiet_logs()
-    try:
+
+    def report():
         result = evaluate_run(args.run, args.n, args.step, args.seed, args.split, args.data_dir)
-    except (OSError, RuntimeError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    out = os.path.join(args.run, "eval", f"step_{result['step']:06d}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
-    return 0
+        out = os.path.join(args.run, "eval", f"step_{result['step']:06d}.json")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            json.dump(result, f, indent=2)
+        print(json.dumps(result, indent=2))
+
+    return cli.run_main(report, cli.RUN_ERRORS)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from gan_jax.engine import images
     from gan_jax.runs import load_run
 
-    try:
+    def sample():
         model, config, state, meta = load_run(args.run, args.step)
-    except (OSError, RuntimeError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    try:
         if hasattr(model, "generate"):
             conditions = parse_conditions(args, model)
             if args.mask is not None:
@@ -58,13 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             cols = args.cols or math.ceil(math.sqrt(args.n))
         else:
             imgs, cols = transformed_samples(model, config, state, args)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    out = args.out or os.path.join(args.run, "samples", f"sample_{meta['step']:06d}_seed{args.seed}.png")
-    images.save_grid(imgs, out, args.cols or cols)
-    print(out)
-    return 0
+        out = args.out or os.path.join(args.run, "samples", f"sample_{meta['step']:06d}_seed{args.seed}.png")
+        images.save_grid(imgs, out, args.cols or cols)
+        print(out)
+
+    return cli.run_main(sample, cli.RUN_ERRORS)
 
 
 def transformed_samples(model, config, state, args) -> tuple[np.ndarray, int]:

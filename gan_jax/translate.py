@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.quiet_logs()
     from gan_jax.runs import load_run
 
-    try:
+    def translate():
         files = input_files(args.input)
         model, config, state, _ = load_run(args.run, args.step)
         if not hasattr(model, "translate"):
@@ -223,11 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                                   direction=args.direction, n_styles=args.n_styles, keep_size=args.keep_size,
                                   tile=args.tile, overlap=args.overlap, seed=args.seed, attrs=args.attrs,
                                   style_from=input_files(args.style_from) if args.style_from else None)
-    except (ValueError, OSError, RuntimeError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print("\n".join(written))
-    return 0
+        print("\n".join(written))
+
+    return cli.run_main(translate, cli.RUN_ERRORS)
 
 
 if __name__ == "__main__":

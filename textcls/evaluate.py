@@ -76,17 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     from gan_jax import cli
 
     cli.quiet_logs()
-    try:
-        result = evaluate_run(args.run, args.split, args.file, args.last)
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    return 0
+
+    def report():
+        text = json.dumps(evaluate_run(args.run, args.split, args.file, args.last), indent=2)
+        print(text)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text + "\n")
+
+    return cli.run_main(report)
 
 
 if __name__ == "__main__":

@@ -137,19 +137,15 @@ def main(argv: list[str] | None = None) -> int:
                       .splitlines() if line.strip()]
         else:
             texts.append(t)
-    try:
-        clf = Classifier(args.run, last=args.last)
-        results = clf.predict(texts)
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for text, r in zip(texts, results):
-        if args.json:
-            print(json.dumps({"text": text, **r}))
-        else:
-            probs = "  ".join(f"{c}={x:.3f}" for c, x in r["probabilities"].items())
-            print(f"{r['label']}\t{probs}\t{text}")
-    return 0
+    def predict():
+        for text, r in zip(texts, Classifier(args.run, last=args.last).predict(texts)):
+            if args.json:
+                print(json.dumps({"text": text, **r}))
+            else:
+                probs = "  ".join(f"{c}={x:.3f}" for c, x in r["probabilities"].items())
+                print(f"{r['label']}\t{probs}\t{text}")
+
+    return cli.run_main(predict)
 
 
 if __name__ == "__main__":

@@ -138,22 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     for f in dataclasses.fields(W2VConfig):
         p.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
     args = p.parse_args(argv)
+    import os
+
+    from gan_jax import cli
     from textcls import data
     from textcls.vectors import write_word2vec
 
-    try:
+    def train_and_write():
         train, _, _ = data.splits(data.load(args.dataset, args.data_dir), fold=args.fold)
         config = W2VConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(W2VConfig)})
         words, matrix = train_vectors(train.tokens, config, log=lambda m: print(m, file=sys.stderr))
-    except (ValueError, OSError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    import os
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        write_word2vec(args.out, words, matrix, binary=not args.out.endswith(".txt"))
+        print(f"{len(words)} vectors of dimension {config.dim} -> {args.out}")
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_word2vec(args.out, words, matrix, binary=not args.out.endswith(".txt"))
-    print(f"{len(words)} vectors of dimension {config.dim} -> {args.out}")
-    return 0
+    return cli.run_main(train_and_write)
 
 
 if __name__ == "__main__":

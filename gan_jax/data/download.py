@@ -182,13 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sha256", default=None, help="expected sha256 of the archive")
     p.add_argument("--no_progress", action="store_true")
     args = p.parse_args(argv)
-    try:
-        folder = download(args.name, args.out, args.base_url, args.sha256, not args.no_progress)
-    except (DownloadError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(folder)
-    return 0
+    from gan_jax import cli
+
+    return cli.run_main(lambda: print(download(args.name, args.out, args.base_url, args.sha256, not args.no_progress)),
+                        (DownloadError, OSError))
 
 
 if __name__ == "__main__":

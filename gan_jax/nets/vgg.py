@@ -254,12 +254,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gan_jax.nets.vgg", description="convert VGG19 weights to .npz")
     p.add_argument("--convert", nargs=2, metavar=("SRC", "DST"), required=True, help="SRC .pth or .h5 -> DST .npz")
     args = p.parse_args(argv)
-    try:
-        print(convert(*args.convert))
-    except (VGGWeightsError, OSError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    from gan_jax import cli
+
+    return cli.run_main(lambda: print(convert(*args.convert)), (VGGWeightsError, OSError, KeyError))
 
 
 if __name__ == "__main__":
