@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 import sys
 import typing
-from typing import Any, Callable
 
 # Fields that must be > 0 / in [0, 1) wherever a Config has them.
 POSITIVE = ("n_epochs", "batch_size", "lr", "latent_dim", "img_size", "channels", "n_critic", "sample_interval",
@@ -28,7 +27,7 @@ USER_ERRORS = (ValueError, OSError, RuntimeError, FloatingPointError)
 RUN_ERRORS = USER_ERRORS + (KeyError,)
 
 
-def run_main(fn: Callable[[], Any], errors: tuple = USER_ERRORS) -> int:
+def run_main(fn: typing.Callable[[], typing.Any], errors: tuple = USER_ERRORS) -> int:
     """A command-line tool's exit status from ``fn()``: an int it returns is the status, anything else 0.
 
     ``errors`` become ``error: <message>`` on stderr and status 1 instead of a traceback, Ctrl-C becomes ``aborted``
